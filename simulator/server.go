@@ -74,8 +74,12 @@ type Config struct {
 	// initialization request after the connection event before it
 	// closes the session.
 	InitializationTimeout time.Duration
+	// Tenant configures the contact-center model whose payloads the
+	// server pushes.
+	Tenant TenantConfig
 	// Payload returns the Data of one metric message (plain JSON); nil
-	// means a fixed minimal payload holding only the Timestamp.
+	// means the Payload of a Tenant built from the Tenant field, started
+	// at Now.
 	Payload func(now time.Time, offsetMinutes int) []byte
 	// Sender is the Sender of metric messages.
 	Sender string
@@ -103,6 +107,9 @@ type Faults struct {
 	// ConnectionEvent, when not nil, is sent instead of the connection
 	// event, such as a malformed one.
 	ConnectionEvent []byte
+	// WithholdConnectionEvent completes the upgrade and then sends
+	// nothing, so the client waits for a connection event in vain.
+	WithholdConnectionEvent bool
 }
 
 // Session is what the server saw of one request on a feed path, whether
@@ -207,16 +214,12 @@ func New(cfg Config) *Server {
 		changed:      make(chan struct{}),
 	}
 	if s.payload == nil {
-		s.payload = minimalPayload
+		s.payload = NewTenant(cfg.Tenant, cfg.Now()).Payload
 	}
 	if s.authenticate == nil {
 		s.authenticate = s.checkAPIKey
 	}
 	return s
-}
-
-func minimalPayload(now time.Time, _ int) []byte {
-	return fmt.Appendf(nil, `{"Timestamp":%d}`, now.UnixMilli())
 }
 
 func (s *Server) checkAPIKey(_ protocol.Form, password string) bool {
@@ -583,6 +586,11 @@ func (s *Server) run(ws *websocket.Conn, rec *Session, faults Faults) {
 		s.closeBeforeEvent(ls, faults.CloseBeforeEvent)
 		return
 	}
+	if faults.WithholdConnectionEvent {
+		s.setEnd(rec, "connection event withheld")
+		s.readUntilError(ls)
+		return
+	}
 	if !s.sendConnectionEvent(ls, faults) {
 		return
 	}
@@ -685,6 +693,16 @@ func (s *Server) checkInitialization(name string, typ int, frame []byte) (protoc
 	return init, nil
 }
 
+// readUntilError reads and discards frames until the socket fails.
+func (s *Server) readUntilError(ls *liveSession) {
+	for {
+		if _, _, err := ls.ws.ReadMessage(); err != nil {
+			s.recordClose(ls.rec, err)
+			return
+		}
+	}
+}
+
 // drain reads the socket after initialization, so that pings and the
 // close handshake are answered, until it fails.
 func (s *Server) drain(ls *liveSession, done chan<- struct{}) {
@@ -707,7 +725,7 @@ func (s *Server) push(ls *liveSession, readDone <-chan struct{}) {
 		if !ls.stalled.Load() {
 			now := s.cfg.Now()
 			data := s.payload(now, ls.rec.TimeZoneOffset)
-			frame := protocol.Encode(s.cfg.Sender, ls.rec.Name, metricsMessageType, string(data))
+			frame := protocol.Encode(s.cfg.Sender, ls.rec.Name, MessageTypeMetrics, string(data))
 			if err := ls.write(websocket.TextMessage, frame); err != nil {
 				s.setEnd(ls.rec, "push: "+err.Error())
 				return
@@ -739,6 +757,3 @@ func newSessionID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-
-// metricsMessageType is the MessageType of metric messages.
-const metricsMessageType = "AEPerformanceMetrics"

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
+	"log"
 	"log/slog"
 	"net/http/httptest"
 	"net/url"
@@ -117,11 +119,13 @@ func startSimulator(t *testing.T, cfg simulator.Config, tls bool) (*simulator.Se
 		cfg.PushInterval = 20 * time.Millisecond
 	}
 	sim := simulator.New(cfg)
-	var ts *httptest.Server
+	ts := httptest.NewUnstartedServer(sim)
+	// Refused TLS handshakes are expected; keep them out of the output.
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
-		ts = httptest.NewTLSServer(sim)
+		ts.StartTLS()
 	} else {
-		ts = httptest.NewServer(sim)
+		ts.Start()
 	}
 	t.Cleanup(ts.Close)
 	t.Cleanup(sim.Close) // runs before ts.Close
