@@ -126,11 +126,15 @@ func (t *Tenant) buildCampaigns() {
 		c.id = strconv.Itoa(101 + i)
 		c.group = i % len(t.groups)
 
+		// Names repeat once a group has used every theme and region, or
+		// once groups reuse a theme; the suffix tells both cases apart.
 		k := i / len(t.groups) // index of the campaign inside its group
 		theme := themes[c.group%len(themes)]
+		groupCycles := (len(t.groups) + len(themes) - 1) / len(themes)
+		nameCycle := k / (len(theme.campaigns) * len(regions))
 		c.name = theme.campaigns[k%len(theme.campaigns)] + " " +
 			regions[(k/len(theme.campaigns))%len(regions)] +
-			cycleSuffix(c.group/len(themes)+k/(len(theme.campaigns)*len(regions)))
+			cycleSuffix(nameCycle*groupCycles+c.group/len(themes))
 
 		switch i % 8 {
 		case 5, 6:

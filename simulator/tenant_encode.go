@@ -105,7 +105,8 @@ func appendQueue(w *payloadWriter, q *queue, base []uint32) {
 	w.str("QueueId", q.id)
 	w.str("QueueName", q.name)
 	w.integer("CallsWaiting", int64(q.waiting))
-	w.optional("LongestWaitTime", math.Round(q.longest), 0)
+	// A call that is waiting has waited some part of a second at least.
+	w.optional("LongestWaitTime", math.Ceil(q.longest), 0)
 	w.optional("ServiceLevel", q.serviceLevel, 1)
 	w.integer("CallsOffered", sinceMidnight(q.total[:], base, counterOffered))
 	w.integer("CallsAnswered", sinceMidnight(q.total[:], base, counterAnswered))
@@ -163,11 +164,13 @@ func (w *payloadWriter) closeArray() {
 	w.first = false
 }
 
-// key writes a member name and the colon; the value follows.
+// key writes a member name and the colon; the value follows. Names are
+// the fixed ASCII field names of the payload and need no escaping.
 func (w *payloadWriter) key(name string) {
 	w.separate()
-	w.buf = appendJSONString(w.buf, name)
-	w.buf = append(w.buf, ':')
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, name...)
+	w.buf = append(w.buf, '"', ':')
 }
 
 func (w *payloadWriter) str(name, value string) {
@@ -246,6 +249,12 @@ func appendRounded(buf []byte, value float64, decimals int) []byte {
 
 // appendJSONString appends s as a JSON string.
 func appendJSONString(buf []byte, s string) []byte {
+	if jsonStringIsPlain(s) {
+		buf = append(buf, '"')
+		buf = append(buf, s...)
+		return append(buf, '"')
+	}
+
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -276,4 +285,15 @@ func appendJSONString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// jsonStringIsPlain tells whether s is printable ASCII without quotes or
+// backslashes, as every generated name is, and can be written as it is.
+func jsonStringIsPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= utf8.RuneSelf || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -153,6 +153,8 @@ func TestTenantSizes(t *testing.T) {
 		{TenantConfig{CampaignGroups: 5, Campaigns: 20, Queues: 7, Agents: 50}, 5, 20, 7, 50},
 		{TenantConfig{CampaignGroups: 1, Campaigns: 1, Queues: 1, Agents: 1}, 1, 1, 1, 1},
 		{TenantConfig{CampaignGroups: 9, Campaigns: 120, Queues: 30, Agents: 400}, 9, 120, 30, 400},
+		{TenantConfig{CampaignGroups: 7, Campaigns: 400, Queues: 3, Agents: 7}, 7, 400, 3, 7},
+		{TenantConfig{CampaignGroups: 12, Campaigns: 5, Queues: 2, Agents: 2}, 5, 5, 2, 2},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%+v", tt.cfg), func(t *testing.T) {
