@@ -16,7 +16,7 @@ const MessageTypeMetrics = "AEPerformanceMetrics"
 // Paused or Stopped when a supervisor holds it (Paused for minutes, Stopped
 // for longer), Stopped as well while its group is outside business hours,
 // and Completed once its list has no records left, until a new list is
-// loaded.
+// loaded (Completed wins over the other three).
 const (
 	CampaignRunning   = "Running"
 	CampaignPaused    = "Paused"
@@ -53,8 +53,8 @@ const (
 	DefaultAgents         = 36
 )
 
-// TenantConfig sizes a simulated contact center. Zero sizes take the
-// defaults; the same Seed and the same sequence of Payload calls give the
+// TenantConfig sizes a simulated contact center. Zero (or negative) sizes
+// take the defaults, and there are never more groups than campaigns; the same Seed and the same sequence of Payload calls give the
 // same payloads.
 type TenantConfig struct {
 	CampaignGroups int // default 3 when zero

@@ -56,6 +56,7 @@ func sinceMidnight(total []uint32, base []uint32, i int) int64 {
 	return int64(total[i] - base[i])
 }
 
+// appendCampaign writes one campaign with its group's figures.
 func (t *Tenant) appendCampaign(w *payloadWriter, c *campaign, base []uint32) {
 	g := &t.groups[c.group]
 	daily := func(i int) int64 { return sinceMidnight(c.total[:], base, i) }
@@ -100,6 +101,7 @@ func (t *Tenant) appendCampaign(w *payloadWriter, c *campaign, base []uint32) {
 	w.closeObject()
 }
 
+// appendQueue writes one queue.
 func appendQueue(w *payloadWriter, q *queue, base []uint32) {
 	w.openObject()
 	w.str("QueueId", q.id)
@@ -114,6 +116,7 @@ func appendQueue(w *payloadWriter, q *queue, base []uint32) {
 	w.closeObject()
 }
 
+// appendAgent writes one agent.
 func (t *Tenant) appendAgent(w *payloadWriter, a *agent) {
 	w.openObject()
 	w.str("AgentId", a.id)

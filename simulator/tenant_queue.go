@@ -30,7 +30,7 @@ type queue struct {
 // Queue behaviour: callers give up after patienceSeconds on average;
 // serviceTargetSeconds is the answer time the service level measures.
 const (
-	patienceSeconds      = 120.0
+	patienceSeconds      = 180.0
 	serviceTargetSeconds = 20.0
 )
 
