@@ -53,6 +53,14 @@ const (
 	RefuseAfterUpgrade
 )
 
+// String names the refusal.
+func (r Refusal) String() string {
+	if r == RefuseAfterUpgrade {
+		return "close after upgrade"
+	}
+	return "HTTP status"
+}
+
 // Config configures a Server.
 type Config struct {
 	// User is the application name that session names must carry.
@@ -135,6 +143,8 @@ type Session struct {
 	Initialized bool
 	// Pushed counts the metric messages sent.
 	Pushed int
+	// Pings counts the pings received from the client.
+	Pings int
 	// ClientCloseCode is the code of the client's close frame, 0 when it
 	// sent none.
 	ClientCloseCode int
@@ -564,6 +574,7 @@ func (s *Server) run(ws *websocket.Conn, rec *Session, faults Faults) {
 
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	ws.SetPingHandler(func(data string) error {
+		s.update(rec, func(r *Session) { r.Pings++ })
 		if ls.stalled.Load() {
 			return nil
 		}
@@ -614,7 +625,10 @@ func (s *Server) run(ws *websocket.Conn, rec *Session, faults Faults) {
 	t.Stop()
 	ws.Close()
 	<-readDone
-	s.logger.Info("session ended", "session", rec.Name, "end", rec.End)
+	s.mu.Lock()
+	end := rec.End
+	s.mu.Unlock()
+	s.logger.Info("session ended", "session", rec.Name, "end", end)
 }
 
 func (s *Server) closeBeforeEvent(ls *liveSession, code int) {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,8 +291,13 @@ func TestLoginIsChecked(t *testing.T) {
 }
 
 func TestAuthenticateReplacesTheAPIKeyCheck(t *testing.T) {
-	var seen []string
-	s, base := startServer(t, Config{Authenticate: func(form protocol.Form, password string) bool {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	_, base := startServer(t, Config{Authenticate: func(form protocol.Form, password string) bool {
+		mu.Lock()
+		defer mu.Unlock()
 		seen = append(seen, form.String()+" "+password)
 		return password == "raw-token"
 	}})
@@ -303,7 +309,8 @@ func TestAuthenticateReplacesTheAPIKeyCheck(t *testing.T) {
 		t.Fatalf("token refused: %v", err)
 	}
 	readEnvelope(t, conn)
-	s.Close() // orders the writes to seen before the reads below
+	mu.Lock()
+	defer mu.Unlock()
 	if want := "/AEConsole raw-token"; len(seen) != 2 || seen[1] != want {
 		t.Errorf("Authenticate saw %q, want the second call %q", seen, want)
 	}

@@ -96,10 +96,12 @@ func (r *recorder) envelopes(t *testing.T) []protocol.Envelope {
 type countingSource struct {
 	password string
 	err      error
+	calls    atomic.Int32
 	rejected atomic.Int32
 }
 
 func (s *countingSource) Password(context.Context, protocol.Form) (string, error) {
+	s.calls.Add(1)
 	return s.password, s.err
 }
 

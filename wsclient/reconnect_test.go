@@ -95,6 +95,29 @@ func TestReconnectsAtOnceAfterDropWithNewNameAndInitialization(t *testing.T) {
 	}
 }
 
+func TestQuietServerThatAnswersPingsIsKept(t *testing.T) {
+	sim, ts := startSimulator(t, simulator.Config{Payload: smallPayload, PushInterval: time.Hour}, false)
+	tc := newTestClient(t, feedURL(t, ts, protocol.PathDataTransmitter), func(c *wsclient.Config) {
+		c.PingInterval = 25 * time.Millisecond
+	})
+	tc.start(t)
+
+	// Six pings span three times the 50ms the session may stay silent;
+	// only the pongs keep it open.
+	sessions, err := sim.Wait(testContext(t), func(ss []simulator.Session) bool {
+		return len(ss) > 0 && ss[0].Pings >= 6
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 1 || !sessions[0].Disconnected.IsZero() {
+		t.Errorf("a quiet server that answers pings lost its session: %+v", sessions)
+	}
+	if !tc.Ready() {
+		t.Error("client not ready")
+	}
+}
+
 func TestShortSessionIsRetriedAfterBackoff(t *testing.T) {
 	sim, ts := startSimulator(t, simulator.Config{Payload: smallPayload}, false)
 	sleeps := &sleepRecorder{}
@@ -197,6 +220,9 @@ func TestAuthRefusalIsCountedAndRetriedWithGrowingDelays(t *testing.T) {
 			}
 			if n := tc.creds.rejected.Load(); float64(n) != failures {
 				t.Errorf("credential source told of %d rejections, want %v", n, failures)
+			}
+			if n := tc.creds.calls.Load(); n < 6 {
+				t.Errorf("password asked for %d times in 6 attempts, want at every attempt", n)
 			}
 		})
 	}
