@@ -320,3 +320,18 @@ func TestFailureReasons(t *testing.T) {
 		})
 	}
 }
+
+func TestConsoleFormReconnectsUnderTheSameName(t *testing.T) {
+	sim, ts := startSimulator(t, simulator.Config{Payload: smallPayload}, false)
+	tc := newTestClient(t, feedURL(t, ts, protocol.PathConsole), nil)
+	tc.start(t)
+	waitInitialized(t, sim, 1)
+
+	sim.DropAll()
+	sessions := waitInitialized(t, sim, 2)
+	for i, s := range sessions {
+		if s.Name != "PerformanceMetrics_ACQ" {
+			t.Errorf("session %d named %q, want PerformanceMetrics_ACQ", i, s.Name)
+		}
+	}
+}

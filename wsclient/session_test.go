@@ -1,6 +1,8 @@
 package wsclient_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"regexp"
 	"strings"
@@ -175,4 +177,22 @@ func TestShutdownClosesWithCode1000(t *testing.T) {
 	if n := len(sessions); n != 1 {
 		t.Errorf("server saw %d requests, want 1", n)
 	}
+}
+
+func TestConnectsOverTLSWithTrustedCertificate(t *testing.T) {
+	sim, ts := startSimulator(t, simulator.Config{}, true)
+	roots := x509.NewCertPool()
+	roots.AddCert(ts.Certificate())
+	u := feedURL(t, ts, protocol.PathConsole)
+	u.Scheme = "wss"
+	tc := newTestClient(t, u, func(c *wsclient.Config) {
+		c.TLSConfig = &tls.Config{RootCAs: roots}
+	})
+	tc.start(t)
+
+	s := waitInitialized(t, sim, 1)[0]
+	if s.Name != "PerformanceMetrics_ACQ" {
+		t.Errorf("session name %q, want PerformanceMetrics_ACQ", s.Name)
+	}
+	eventually(t, "the client is ready", tc.Ready)
 }
