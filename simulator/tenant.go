@@ -243,9 +243,31 @@ func (t *Tenant) advance(to int64) {
 	}
 }
 
+// stepDecay holds, for one step's length, the share of each exponential
+// process that completes within the step; every entity uses the same ones.
+type stepDecay struct {
+	callbacksFallDue float64
+	callbacksDialed  float64
+	recentAbandon    float64
+	callerAbandons   float64
+	serviceLevel     float64
+}
+
+func newStepDecay(dt float64) stepDecay {
+	share := func(tau float64) float64 { return 1 - math.Exp(-dt/tau) }
+	return stepDecay{
+		callbacksFallDue: share(callbackDueSeconds),
+		callbacksDialed:  share(callbackDialSeconds),
+		recentAbandon:    share(recentAbandonSeconds),
+		callerAbandons:   share(patienceSeconds),
+		serviceLevel:     share(serviceLevelSeconds),
+	}
+}
+
 // step moves every entity from t0 to t1.
 func (t *Tenant) step(t0, t1 int64) {
 	dt := float64(t1-t0) / 1000
+	decay := newStepDecay(dt)
 	minuteOfDay := t.homeMinuteOfDay(t0)
 
 	for g := range t.groups {
@@ -256,10 +278,10 @@ func (t *Tenant) step(t0, t1 int64) {
 		t.stepAgent(&t.agents[i], t1)
 	}
 	for i := range t.campaigns {
-		t.stepCampaign(&t.campaigns[i], dt)
+		t.stepCampaign(&t.campaigns[i], dt, decay)
 	}
 	for i := range t.queues {
-		t.stepQueue(&t.queues[i], dt, minuteOfDay)
+		t.stepQueue(&t.queues[i], dt, minuteOfDay, decay)
 	}
 }
 

@@ -92,6 +92,16 @@ const (
 	previewCycleSeconds = 90.0
 )
 
+// Time constants of a campaign's current values: a scheduled callback falls
+// due after callbackDueSeconds on average and is dialed within
+// callbackDialSeconds once due; pacing reacts to the abandon rate of about
+// the last recentAbandonSeconds.
+const (
+	callbackDueSeconds   = 7200.0
+	callbackDialSeconds  = 240.0
+	recentAbandonSeconds = 900.0
+)
+
 // buildGroups names the campaign groups and sets their limits and hours.
 func (t *Tenant) buildGroups() {
 	themes := campaignThemes()
@@ -172,7 +182,7 @@ func (c *campaign) waitBase() float64 {
 	if c.mode == DialingPreview {
 		return 35
 	}
-	return 25 / math.Pow(c.linesPerAgent, 1.5)
+	return 25 / (c.linesPerAgent * math.Sqrt(c.linesPerAgent))
 }
 
 // resetCampaignTimers schedules the next supervisor hold after at.
@@ -256,9 +266,9 @@ func (t *Tenant) applyCampaignTimers(c *campaign, g *campaignGroup, at int64) {
 
 // stepCampaign dials for dt seconds if the campaign is running, and moves
 // its current values (pacing, callbacks, averages) along.
-func (t *Tenant) stepCampaign(c *campaign, dt float64) {
+func (t *Tenant) stepCampaign(c *campaign, dt float64, decay stepDecay) {
 	g := &t.groups[c.group]
-	t.moveCallbacks(c, dt)
+	t.moveCallbacks(c, decay)
 	if c.status != CampaignRunning {
 		c.activeCalls = 0
 		return
@@ -273,7 +283,7 @@ func (t *Tenant) stepCampaign(c *campaign, dt float64) {
 	expected *= t.rng.uniform(0.85, 1.15)
 
 	t.dial(c, expected)
-	t.pace(c, g, dt)
+	t.pace(c, g, dt, decay)
 
 	c.activeCalls = int(math.Round((float64(g.agents[stateTalking]) +
 		float64(g.agents[stateReady])*c.linesPerAgent) * share))
@@ -335,11 +345,11 @@ func (c *campaign) abandonPercent(noise float64) float64 {
 // pace lets a predictive campaign raise its lines per agent while its
 // recent abandon rate stays under the group's limit, and lower it when the
 // rate comes near.
-func (t *Tenant) pace(c *campaign, g *campaignGroup, dt float64) {
+func (t *Tenant) pace(c *campaign, g *campaignGroup, dt float64, decay stepDecay) {
 	if c.mode != DialingPredictive {
 		return
 	}
-	c.recentAbandon += (c.abandonPercent(1) - c.recentAbandon) * (1 - math.Exp(-dt/900))
+	c.recentAbandon += (c.abandonPercent(1) - c.recentAbandon) * decay.recentAbandon
 	if c.recentAbandon > 0.9*g.maxAbandon {
 		c.linesPerAgent -= 0.2 * dt / 60
 	} else {
@@ -348,14 +358,14 @@ func (t *Tenant) pace(c *campaign, g *campaignGroup, dt float64) {
 	c.linesPerAgent = min(3.2, max(1.2, c.linesPerAgent))
 }
 
-// moveCallbacks lets scheduled callbacks fall due (after two hours on
-// average) and, while the campaign runs, dials the due ones.
-func (t *Tenant) moveCallbacks(c *campaign, dt float64) {
-	due := c.callbacksPending * (1 - math.Exp(-dt/7200))
+// moveCallbacks lets scheduled callbacks fall due and, while the campaign
+// runs, dials the due ones.
+func (t *Tenant) moveCallbacks(c *campaign, decay stepDecay) {
+	due := c.callbacksPending * decay.callbacksFallDue
 	c.callbacksPending -= due
 	c.callbacksDue += due
 	if c.status == CampaignRunning {
-		c.callbacksDue -= c.callbacksDue * (1 - math.Exp(-dt/240))
+		c.callbacksDue -= c.callbacksDue * decay.callbacksDialed
 	}
 }
 

@@ -28,10 +28,12 @@ type queue struct {
 }
 
 // Queue behaviour: callers give up after patienceSeconds on average;
-// serviceTargetSeconds is the answer time the service level measures.
+// serviceTargetSeconds is the answer time the service level measures, and
+// the service level reflects about the last serviceLevelSeconds.
 const (
 	patienceSeconds      = 180.0
 	serviceTargetSeconds = 20.0
+	serviceLevelSeconds  = 600.0
 )
 
 // buildQueues names the queues and sets their traffic.
@@ -59,7 +61,7 @@ func trafficShape(minuteOfDay int) float64 {
 }
 
 // stepQueue lets calls arrive, be answered or abandon for dt seconds.
-func (t *Tenant) stepQueue(q *queue, dt float64, minuteOfDay int) {
+func (t *Tenant) stepQueue(q *queue, dt float64, minuteOfDay int, decay stepDecay) {
 	shape := trafficShape(minuteOfDay)
 	q.staffing = min(1.5, max(0.7, q.staffing+t.rng.NormFloat64()*math.Sqrt(dt)*0.004))
 
@@ -68,7 +70,7 @@ func (t *Tenant) stepQueue(q *queue, dt float64, minuteOfDay int) {
 	answered := min(q.waiting+arrivals, capacity)
 	before := q.waiting + arrivals
 	q.waiting = before - answered
-	abandoned := t.abandonments(q.waiting, 1-math.Exp(-dt/patienceSeconds))
+	abandoned := t.abandonments(q.waiting, decay.callerAbandons)
 	q.waiting -= abandoned
 
 	q.total[counterOffered] += uint32(arrivals)
@@ -87,8 +89,11 @@ func (t *Tenant) stepQueue(q *queue, dt float64, minuteOfDay int) {
 		q.longest = max(q.longest, t.rng.uniform(0, dt))
 	}
 
-	target := 100 * math.Exp(-q.longest/(4*serviceTargetSeconds)) * t.rng.uniform(0.92, 1)
-	q.serviceLevel += (target - q.serviceLevel) * (1 - math.Exp(-dt/600))
+	target := 100 * t.rng.uniform(0.92, 1)
+	if q.longest > 0 {
+		target *= math.Exp(-q.longest / (4 * serviceTargetSeconds))
+	}
+	q.serviceLevel += (target - q.serviceLevel) * decay.serviceLevel
 }
 
 // abandonments draws how many of n waiting callers give up, each with
