@@ -450,6 +450,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	faults := s.faults
 	s.sessions = append(s.sessions, rec)
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	defer s.wg.Done()
 	defer s.update(rec, func(r *Session) { r.Disconnected = s.cfg.Now() })

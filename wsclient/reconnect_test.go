@@ -98,14 +98,14 @@ func TestReconnectsAtOnceAfterDropWithNewNameAndInitialization(t *testing.T) {
 func TestQuietServerThatAnswersPingsIsKept(t *testing.T) {
 	sim, ts := startSimulator(t, simulator.Config{Payload: smallPayload, PushInterval: time.Hour}, false)
 	tc := newTestClient(t, feedURL(t, ts, protocol.PathDataTransmitter), func(c *wsclient.Config) {
-		c.PingInterval = 25 * time.Millisecond
+		c.PingInterval = 50 * time.Millisecond
 	})
 	tc.start(t)
 
-	// Six pings span three times the 50ms the session may stay silent;
+	// Five pings span 2.5 times the 100ms the session may stay silent;
 	// only the pongs keep it open.
 	sessions, err := sim.Wait(testContext(t), func(ss []simulator.Session) bool {
-		return len(ss) > 0 && ss[0].Pings >= 6
+		return len(ss) > 0 && ss[0].Pings >= 5
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,9 @@ func TestAuthRefusalIsCountedAndRetriedWithGrowingDelays(t *testing.T) {
 			})
 			stop := tc.start(t)
 
-			sessions, err := sim.WaitSessions(testContext(t), 6)
+			sessions, err := sim.Wait(testContext(t), func(ss []simulator.Session) bool {
+				return len(ss) >= 6 && !ss[5].Disconnected.IsZero()
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
