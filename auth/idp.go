@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -145,8 +146,10 @@ type IDP struct {
 	accessToken  Secret
 	refreshToken Secret
 	refused      Secret // refresh token the IDP refused; not tried again
-	obtainedAt   time.Time
-	gen          uint64 // counts access tokens obtained
+	// refusedPassword is the SHA-256 of the password of a failed login.
+	refusedPassword *[sha256.Size]byte
+	obtainedAt      time.Time
+	gen             uint64 // counts access tokens obtained
 
 	// mu guards the fields below; it is never held during I/O.
 	mu          sync.Mutex
@@ -510,21 +513,36 @@ func (p *IDP) refresh(ctx context.Context, oc *oauth2.Config) (*oauth2.Token, er
 	return tok, nil
 }
 
+// login signs in with the configured grant. A password that the IDP
+// refused is not tried again until it changes: an exporter that reconnects
+// for ever must not lock the account. Called with lock held.
 func (p *IDP) login(ctx context.Context, oc *oauth2.Config) (*oauth2.Token, error) {
-	switch p.cfg.Grant {
-	case GrantPassword:
-		return p.passwordGrant(ctx, oc)
-	case GrantForm:
-		return authorizationCodeFlow(ctx, p.client, oc, p.authorizer, p.secrets(oc)...)
+	if p.cfg.Grant == GrantRefreshToken {
+		return nil, ErrLoginRequired
 	}
-	return nil, ErrLoginRequired
-}
-
-func (p *IDP) passwordGrant(ctx context.Context, oc *oauth2.Config) (*oauth2.Token, error) {
 	password, err := p.cfg.Password.Read()
 	if err != nil {
-		return nil, fmt.Errorf("password grant: %w", err)
+		return nil, fmt.Errorf("sign in at the IDP: %w", err)
 	}
+	fingerprint := sha256.Sum256([]byte(password.Reveal()))
+	if p.refusedPassword != nil && *p.refusedPassword == fingerprint {
+		return nil, fmt.Errorf("%w with this password before; it is not tried again until it changes, "+
+			"so that the account is not locked", ErrLoginFailed)
+	}
+
+	var tok *oauth2.Token
+	if p.cfg.Grant == GrantPassword {
+		tok, err = p.passwordGrant(ctx, oc, password)
+	} else {
+		tok, err = authorizationCodeFlow(ctx, p.client, oc, p.authorizer, p.secrets(oc, password.Reveal())...)
+	}
+	if errors.Is(err, ErrLoginFailed) {
+		p.refusedPassword = &fingerprint
+	}
+	return tok, err
+}
+
+func (p *IDP) passwordGrant(ctx context.Context, oc *oauth2.Config, password Secret) (*oauth2.Token, error) {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
 	tok, err := oc.PasswordCredentialsToken(ctx, p.cfg.Username, password.Reveal())
 	if err != nil {
@@ -559,7 +577,11 @@ func (p *IDP) accept(tok *oauth2.Token, start time.Time, how string) {
 	p.mu.Unlock()
 	p.poke()
 
-	p.log.Info("obtained an IDP access token", "by", how, "expiry", expiry, "lifetime", expiry.Sub(start))
+	if expiry.IsZero() {
+		p.log.Info("obtained an IDP access token without a stated expiry", "by", how)
+	} else {
+		p.log.Info("obtained an IDP access token", "by", how, "expiry", expiry, "lifetime", expiry.Sub(start))
+	}
 
 	if tok.RefreshToken == "" || Secret(tok.RefreshToken) == p.refreshToken {
 		return

@@ -297,14 +297,28 @@ func TestWrongPasswordIsReportedAsALoginFailure(t *testing.T) {
 		t.Errorf("IDP counts = %+v, want exactly one failed login", c)
 	}
 
+	// The refused password is not tried again, so the account is not
+	// locked by an exporter that keeps reconnecting.
+	_, err = p.Password(context.Background(), protocol.FormDataTransmitter)
+	if !errors.Is(f.record(err), ErrLoginFailed) || f.idp.Counts().AuthorizationRequests != 1 {
+		t.Errorf("second attempt: error %v, IDP counts %+v; want ErrLoginFailed without asking the IDP",
+			err, f.idp.Counts())
+	}
+
 	want := `
 # HELP acqueon_exporter_token_refresh_failures_total Failed attempts to obtain an access token from the Acqueon IDP.
 # TYPE acqueon_exporter_token_refresh_failures_total counter
-acqueon_exporter_token_refresh_failures_total 1
+acqueon_exporter_token_refresh_failures_total 2
 `
 	if err := testutil.CollectAndCompare(p, strings.NewReader(want),
 		"acqueon_exporter_token_refresh_failures_total"); err != nil {
 		t.Error(err)
+	}
+
+	// A corrected password file is used at the next attempt.
+	f.writeFile("wrong-password", testPassword)
+	if tok := f.token(p); !f.idp.Valid(tok) {
+		t.Error("no valid token after the password was corrected")
 	}
 }
 
