@@ -47,6 +47,16 @@ func Grants() []string {
 // a full sign-in, and the token file has nothing to keep.
 func DefaultScopes() []string { return []string{"openid", "offline_access"} }
 
+// ParseScopes splits a scope list given as one flag value, separated by
+// spaces or commas. An empty list gives nil, which means DefaultScopes.
+func ParseScopes(s string) []string {
+	scopes := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	if len(scopes) == 0 {
+		return nil
+	}
+	return scopes
+}
+
 // DefaultRedirectURL is a loopback redirect URL in the sense of RFC 8252:
 // the interactive login listens on 127.0.0.1 at a port of its choosing, and
 // the unattended login stops at it without fetching it.
@@ -158,7 +168,8 @@ type IDP struct {
 	rejectedGen uint64    // generation the feed refused
 	refreshes   float64
 	failures    float64
-	wake        chan struct{}
+
+	wake chan struct{} // tells Run to look at the token again
 
 	expiryDesc, refreshesDesc, failuresDesc *prometheus.Desc
 }

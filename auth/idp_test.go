@@ -684,3 +684,18 @@ func TestNoSecretReachesLogsErrorsOrMetrics(t *testing.T) {
 		t.Errorf("error = %v, want ErrLoginFailed", err)
 	}
 }
+
+func TestParseScopes(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "[]",
+		"openid offline_access":           "[openid offline_access]",
+		"openid,offline_access, metrics ": "[openid offline_access metrics]",
+	} {
+		if got := fmt.Sprint(ParseScopes(in)); got != want {
+			t.Errorf("ParseScopes(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if ParseScopes(" ") != nil {
+		t.Error("an empty list does not mean the default")
+	}
+}

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 )
 
 // Config describes the provider.
@@ -183,6 +185,18 @@ func (i *IDP) Valid(token string) bool {
 	defer i.mu.Unlock()
 	expiry, ok := i.accessTokens[token]
 	return ok && i.cfg.Now().Before(expiry)
+}
+
+// ValidFeedPassword reports whether password, as a feed client sends it
+// in the Basic authorization of a session on a URL of the given form,
+// carries a valid access token: base64 of the token on /AEDataTransmitter,
+// the token itself on /AEConsole.
+func (i *IDP) ValidFeedPassword(password string, form protocol.Form) bool {
+	if form == protocol.FormConsole {
+		return i.Valid(password)
+	}
+	token, err := base64.StdEncoding.DecodeString(password)
+	return err == nil && i.Valid(string(token))
 }
 
 // ValidRefreshToken reports whether the provider would accept token in a

@@ -1,6 +1,7 @@
 package idptest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -268,6 +271,28 @@ func TestIntrospectionTellsActiveTokens(t *testing.T) {
 		var got struct{ Active bool }
 		if err := json.Unmarshal([]byte(body), &got); err != nil || got.Active != want {
 			t.Errorf("introspection = %s (%v), want active %v", body, err, want)
+		}
+	}
+}
+
+func TestFeedPasswordCarriesTheTokenPerURLForm(t *testing.T) {
+	s := start(t, Config{PasswordGrant: true})
+	_, answer := s.tokenRequest(url.Values{"grant_type": {"password"}, "username": {user}, "password": {password}})
+	access := answer["access_token"].(string)
+	encoded := base64.StdEncoding.EncodeToString([]byte(access))
+	for _, c := range []struct {
+		password string
+		form     protocol.Form
+		want     bool
+	}{
+		{encoded, protocol.FormDataTransmitter, true},
+		{access, protocol.FormConsole, true},
+		{access, protocol.FormDataTransmitter, false},
+		{encoded, protocol.FormConsole, false},
+	} {
+		if got := s.srv.ValidFeedPassword(c.password, c.form); got != c.want {
+			t.Errorf("ValidFeedPassword(%s form, encoded %v) = %v, want %v",
+				c.form, c.password == encoded, got, c.want)
 		}
 	}
 }
