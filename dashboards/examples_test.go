@@ -210,3 +210,40 @@ func TestPrometheusConfigPassesPromtool(t *testing.T) {
 		t.Fatalf("promtool check config:\n%s", out)
 	}
 }
+
+// TestAlertmanagerRoutesAlertsBySeverity routes every alert of the rule
+// files through the example Alertmanager configuration with amtool.
+func TestAlertmanagerRoutesAlertsBySeverity(t *testing.T) {
+	receiverFor := map[string]string{
+		"critical": "contact-center-oncall",
+		"warning":  "contact-center-team",
+		"info":     "contact-center-team",
+	}
+	config := "--config.file=" + filepath.Join(examplesDir, "alertmanager.yml")
+	for _, f := range loadRules(t) {
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "" {
+					continue
+				}
+				severity := r.Labels["severity"]
+				out := runTool(t, "amtool", "config", "routes", "test", config,
+					"alertname="+r.Alert, "severity="+severity, "instance=exporter:9817")
+				if got := strings.TrimSpace(lastLine(out)); got != receiverFor[severity] {
+					t.Errorf("%s (%s) goes to %q, want %q", r.Alert, severity, got, receiverFor[severity])
+				}
+			}
+		}
+	}
+}
+
+// lastLine returns the last line of a tool's output that is not a warning.
+func lastLine(out string) string {
+	last := ""
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" && !strings.HasPrefix(line, "Warning:") {
+			last = line
+		}
+	}
+	return last
+}
