@@ -601,7 +601,7 @@ func TestTokenFileOfAnotherClientIsNotUsed(t *testing.T) {
 }
 
 func TestRunRefreshesTheTokenAheadOfExpiry(t *testing.T) {
-	f := newFixture(t, idptest.Config{AccessTokenLifetime: 2 * time.Second}, true)
+	f := newFixture(t, idptest.Config{AccessTokenLifetime: time.Second}, true)
 	cfg := f.config(GrantForm)
 	cfg.MinRefreshMargin = time.Millisecond
 	p := f.source(cfg)
