@@ -429,11 +429,11 @@ func (i *IDP) finish(w http.ResponseWriter, r *http.Request, req *authRequest) {
 
 func (i *IDP) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		i.tokenError(w, r, http.StatusBadRequest, "invalid_request", "unreadable form")
+		i.tokenError(w, r, http.StatusBadRequest, "invalid_request", "unreadable form", "")
 		return
 	}
 	if !i.clientAuthenticated(r) {
-		i.tokenError(w, r, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		i.tokenError(w, r, http.StatusUnauthorized, "invalid_client", "client authentication failed", "")
 		return
 	}
 
@@ -445,7 +445,7 @@ func (i *IDP) token(w http.ResponseWriter, r *http.Request) {
 	case "password":
 		i.passwordGrant(w, r)
 	default:
-		i.tokenError(w, r, http.StatusBadRequest, "unsupported_grant_type", "")
+		i.tokenError(w, r, http.StatusBadRequest, "unsupported_grant_type", "", "")
 	}
 }
 
@@ -478,11 +478,11 @@ func (i *IDP) exchangeCode(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case g == nil || i.cfg.Now().Sub(g.issuedAt) > codeLifetime:
-		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "unknown, used or expired code "+code)
+		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "unknown, used or expired code", code)
 	case r.PostForm.Get("redirect_uri") != g.redirectURI:
-		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "redirect_uri differs from the request")
+		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "redirect_uri differs from the request", "")
 	case !equal(challengeOf(verifier), g.challenge):
-		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "code_verifier "+verifier+" does not match")
+		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "code_verifier does not match", verifier)
 	default:
 		i.issue(w, g.user, g.scope, func(c *Counts) { c.CodeExchanges++ })
 	}
@@ -499,7 +499,7 @@ func (i *IDP) refresh(w http.ResponseWriter, r *http.Request) {
 	i.mu.Unlock()
 
 	if g == nil || refuse {
-		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "refresh token "+offered+" is not valid")
+		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "refresh token is not valid", offered)
 		return
 	}
 	i.issue(w, g.user, g.scope, func(c *Counts) { c.Refreshes++ })
@@ -507,13 +507,13 @@ func (i *IDP) refresh(w http.ResponseWriter, r *http.Request) {
 
 func (i *IDP) passwordGrant(w http.ResponseWriter, r *http.Request) {
 	if !i.cfg.PasswordGrant {
-		i.tokenError(w, r, http.StatusBadRequest, "unauthorized_client", "the password grant is off")
+		i.tokenError(w, r, http.StatusBadRequest, "unauthorized_client", "the password grant is off", "")
 		return
 	}
 	user := r.PostForm.Get("username")
 	want, known := i.cfg.Users[user]
 	if !known || !equal(r.PostForm.Get("password"), want) {
-		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "wrong username or password")
+		i.tokenError(w, r, http.StatusBadRequest, "invalid_grant", "wrong username or password", "")
 		return
 	}
 	i.issue(w, user, r.PostForm.Get("scope"), func(c *Counts) { c.PasswordGrants++ })
@@ -543,7 +543,7 @@ func (i *IDP) issue(w http.ResponseWriter, user, scope string, count func(*Count
 // servers that check tokens from another process.
 func (i *IDP) introspect(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil || !i.clientAuthenticated(r) {
-		i.tokenError(w, r, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		i.tokenError(w, r, http.StatusUnauthorized, "invalid_client", "client authentication failed", "")
 		return
 	}
 	tok := r.PostForm.Get("token")
@@ -558,19 +558,21 @@ func (i *IDP) introspect(w http.ResponseWriter, r *http.Request) {
 		"client_id": i.cfg.ClientID, "token_type": "Bearer"})
 }
 
-// tokenError answers a token request with an OAuth error. The description
-// may hold secrets only with LeakyErrors; so may the extra request field.
-func (i *IDP) tokenError(w http.ResponseWriter, r *http.Request, status int, code, description string) {
+// tokenError answers a token request with an OAuth error. With
+// LeakyErrors the description also names leak (the code or token offered)
+// and the answer repeats the whole request.
+func (i *IDP) tokenError(w http.ResponseWriter, r *http.Request, status int, code, description, leak string) {
 	i.mu.Lock()
 	i.counts.TokenFailures++
 	i.mu.Unlock()
 
 	body := map[string]any{"error": code}
-	if i.cfg.LeakyErrors {
+	if description != "" {
 		body["error_description"] = description
+	}
+	if i.cfg.LeakyErrors {
+		body["error_description"] = strings.TrimSpace(description + " " + leak)
 		body["request"] = r.PostForm.Encode()
-	} else if description != "" {
-		body["error_description"] = strings.Fields(description)[0] + " rejected"
 	}
 	writeJSON(w, status, body)
 }
