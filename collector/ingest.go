@@ -106,11 +106,11 @@ func (c *Collector) decodeMessage(plan *messagePlan, env protocol.Envelope) (*up
 	if payload == nil {
 		return u, nil
 	}
-	if !json.Valid(payload) {
-		return nil, fmt.Errorf("%w: Data is not JSON", protocol.ErrMalformed)
-	}
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &data); err != nil {
+		if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
+			return nil, fmt.Errorf("%w: Data is not JSON: %w", protocol.ErrMalformed, err)
+		}
 		return nil, fmt.Errorf("%w: Data is not an object", errMismatch)
 	}
 	if err := c.walk(u, plan.rule.tree, data, ""); err != nil {

@@ -81,7 +81,7 @@ func objectFrame(messageType, data string) []byte {
 
 func metricsFrame(data string) []byte { return stringFrame("AEPerformanceMetrics", data) }
 
-func readTestdata(t *testing.T, name string) string {
+func readTestdata(t testing.TB, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

@@ -235,7 +235,9 @@ func compileMessage(
 	families map[string]*metricFamily,
 ) (*messageRule, error) {
 	if spec == nil {
-		return nil, errorAt(line, "message type %q has no sections", messageType)
+		// A type listed without sections: its frames are known, and every
+		// key of their Data counts as unmapped.
+		spec = &messageSpec{at: position{line: line}}
 	}
 	if strings.TrimSpace(messageType) != messageType || messageType == "" {
 		return nil, errorAt(spec.at.line, "message type %q has surrounding white space or is empty", messageType)
@@ -428,13 +430,12 @@ func compileMetric(spec *metricSpec, s *sectionRule, sectionLabels map[string]bo
 		}
 		r.labels = append(r.labels, l)
 	}
-	for name, value := range spec.FixedLabels {
+	for _, name := range slices.Sorted(maps.Keys(spec.FixedLabels)) {
 		if err := checkLabelName(name, spec.at.at("fixed_labels"), taken); err != nil {
 			return nil, err
 		}
-		r.fixed = append(r.fixed, fixedLabel{name: name, value: value})
+		r.fixed = append(r.fixed, fixedLabel{name: name, value: spec.FixedLabels[name]})
 	}
-	sort.Slice(r.fixed, func(i, j int) bool { return r.fixed[i].name < r.fixed[j].name })
 	if spec.State != nil {
 		st, err := compileState(spec.State, taken)
 		if err != nil {
