@@ -145,6 +145,7 @@ func recordingRuleNames(t *testing.T) map[string]bool {
 }
 
 func TestRuleFilesPassPromtoolCheck(t *testing.T) {
+	t.Parallel()
 	out := runTool(t, "promtool", append([]string{"check", "rules"}, ruleFilePaths(t)...)...)
 	if !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("promtool check rules did not report success:\n%s", out)
@@ -152,6 +153,7 @@ func TestRuleFilesPassPromtoolCheck(t *testing.T) {
 }
 
 func TestRuleUnitTestsPass(t *testing.T) {
+	t.Parallel()
 	out := runTool(t, "promtool", append([]string{"test", "rules"}, ruleTestPaths(t)...)...)
 	if strings.Contains(out, "FAILED") {
 		t.Fatalf("promtool test rules:\n%s", out)
@@ -507,6 +509,7 @@ var nonNameCharacters = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
 // TestDashboardQueriesParse parses every dashboard expression with
 // Prometheus's own parser by handing them to promtool as recording rules.
 func TestDashboardQueriesParse(t *testing.T) {
+	t.Parallel()
 	type rule struct {
 		Record string `yaml:"record"`
 		Expr   string `yaml:"expr"`

@@ -198,6 +198,7 @@ func TestComposeConfigurationsPointAtMountedFiles(t *testing.T) {
 }
 
 func TestAlertmanagerConfigPassesAmtool(t *testing.T) {
+	t.Parallel()
 	out := runTool(t, "amtool", "check-config", filepath.Join(examplesDir, "alertmanager.yml"))
 	if !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("amtool check-config:\n%s", out)
@@ -205,6 +206,7 @@ func TestAlertmanagerConfigPassesAmtool(t *testing.T) {
 }
 
 func TestPrometheusConfigPassesPromtool(t *testing.T) {
+	t.Parallel()
 	out := runTool(t, "promtool", "check", "config", "--syntax-only", filepath.Join(examplesDir, "prometheus.yml"))
 	if !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("promtool check config:\n%s", out)
@@ -214,6 +216,7 @@ func TestPrometheusConfigPassesPromtool(t *testing.T) {
 // TestAlertmanagerRoutesAlertsBySeverity routes every alert of the rule
 // files through the example Alertmanager configuration with amtool.
 func TestAlertmanagerRoutesAlertsBySeverity(t *testing.T) {
+	t.Parallel()
 	receiverFor := map[string]string{
 		"critical": "contact-center-oncall",
 		"warning":  "contact-center-team",

@@ -144,6 +144,7 @@ type prometheusAlert struct {
 // scrape a stand-in exporter, and follows the alerts it raises through
 // Alertmanager to a webhook.
 func TestRulesRunInARealPrometheus(t *testing.T) {
+	t.Parallel()
 	prometheusPath := requireTool(t, "prometheus")
 	alertmanagerPath := requireAnyTool(t, "prometheus-alertmanager", "alertmanager")
 
