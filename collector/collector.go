@@ -117,6 +117,7 @@ type sectionPlan struct {
 	messageType string
 	rule        *sectionRule
 	labels      []labelRule // entity labels that are on; slots 0..len-1
+	sortSlots   []int       // those slots in label name order
 	metrics     []metricPlan
 	slots       int // label values stored per entity
 }
@@ -210,6 +211,9 @@ func (c *Collector) planSection(
 		entitySlots[l.name] = labelSource{slot: i}
 	}
 	p.slots = len(p.labels)
+	for _, name := range slices.Sorted(maps.Keys(entitySlots)) {
+		p.sortSlots = append(p.sortSlots, entitySlots[name].slot)
+	}
 
 	for _, r := range rule.metrics {
 		mp := metricPlan{rule: r, labels: activeLabels(r.labels, on), first: p.slots, stateSlot: -1, statePos: -1}

@@ -15,7 +15,7 @@ import (
 var interfaceVendorMetrics = []string{
 	"acqueon_campaign_info",
 	"acqueon_campaign_status",
-	"acqueon_campaign_business_hours_open",
+	"acqueon_campaign_business_open",
 	"acqueon_campaign_records",
 	"acqueon_campaign_records_remaining",
 	"acqueon_campaign_contacts_delivered_total",
