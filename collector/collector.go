@@ -114,12 +114,11 @@ type messagePlan struct {
 // sectionPlan is a section rule fitted to the options: the labels that are
 // on, and where each value is stored in an entity.
 type sectionPlan struct {
-	messageType string
-	rule        *sectionRule
-	labels      []labelRule // entity labels that are on; slots 0..len-1
-	sortSlots   []int       // those slots in label name order
-	metrics     []metricPlan
-	slots       int // label values stored per entity
+	rule      *sectionRule
+	labels    []labelRule // entity labels that are on; slots 0..len-1
+	sortSlots []int       // those slots in label name order
+	metrics   []metricPlan
+	slots     int // label values stored per entity
 }
 
 // metricPlan is a metric rule fitted to the options.
@@ -162,7 +161,7 @@ func New(opts Options) (*Collector, error) {
 	c := &Collector{
 		mapping:        m,
 		messages:       map[string]*messagePlan{},
-		ttl:            cmpOr(opts.EntityTTL, DefaultEntityTTL),
+		ttl:            positiveOr(opts.EntityTTL, DefaultEntityTTL),
 		logger:         opts.Logger,
 		now:            opts.Now,
 		loggedUnmapped: map[string]bool{},
@@ -179,7 +178,7 @@ func New(opts Options) (*Collector, error) {
 	return c, nil
 }
 
-func cmpOr(d, def time.Duration) time.Duration {
+func positiveOr(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
 	}
@@ -194,18 +193,13 @@ func (c *Collector) plan(on map[string]bool) {
 		rule := c.mapping.messages[t]
 		c.messages[t] = &messagePlan{rule: rule, first: len(c.sections)}
 		for _, s := range rule.sections {
-			c.sections = append(c.sections, c.planSection(t, s, on, descs))
+			c.sections = append(c.sections, c.planSection(s, on, descs))
 		}
 	}
 }
 
-func (c *Collector) planSection(
-	messageType string,
-	rule *sectionRule,
-	on map[string]bool,
-	descs map[string]*prometheus.Desc,
-) *sectionPlan {
-	p := &sectionPlan{messageType: messageType, rule: rule, labels: activeLabels(rule.labels, on)}
+func (c *Collector) planSection(rule *sectionRule, on map[string]bool, descs map[string]*prometheus.Desc) *sectionPlan {
+	p := &sectionPlan{rule: rule, labels: activeLabels(rule.labels, on)}
 	entitySlots := map[string]labelSource{}
 	for i, l := range p.labels {
 		entitySlots[l.name] = labelSource{slot: i}

@@ -242,3 +242,16 @@ func vendorMetricNames(t *testing.T) []string {
 	}
 	return m.MetricNames()
 }
+
+func TestMessageTypeWithoutSectionsCountsItsFieldsUnmapped(t *testing.T) {
+	m, err := ParseMapping("heartbeat.yml", []byte(validMapping+"  Heartbeat:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := newCollector(t, Options{Mapping: m})
+	c.HandleFrame(stringFrame("Heartbeat", `{"Sequence": 4, "Load": {"Cpu": 1}}`), t0)
+	got := exposition(t, c, "acqueon_exporter_unmapped_fields_total")
+	if want := `acqueon_exporter_unmapped_fields_total{message_type="Heartbeat"} 2`; !strings.Contains(got, want) {
+		t.Errorf("want %s in\n%s", want, got)
+	}
+}
