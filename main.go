@@ -1,0 +1,395 @@
+// Command acqueon_exporter holds one session to the Acqueon Performance
+// Metrics feed, keeps the latest campaign, queue and agent figures in
+// memory and serves them to Prometheus.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/acqueon-exporter/acqueon_exporter/auth"
+	"github.com/acqueon-exporter/acqueon_exporter/collector"
+	"github.com/acqueon-exporter/acqueon_exporter/wsclient"
+)
+
+const (
+	exporterName = "acqueon_exporter"
+	// defaultListenAddress uses 9817, a port in the exporter range that no
+	// widely used exporter takes by default.
+	defaultListenAddress = ":9817"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options holds every flag of the program.
+type options struct {
+	feedURL          string
+	user             string
+	apiKeyFile       string
+	secretKeyFile    string
+	timezone         string
+	tls              tlsFlags
+	handshakeTimeout time.Duration
+	eventTimeout     time.Duration
+	pingInterval     time.Duration
+	readLimit        int64
+	maxBackoff       time.Duration
+
+	mappingFile    string
+	mappingCheck   bool
+	entityTTL      time.Duration
+	optionalLabels []string
+
+	telemetryPath  string
+	maxRequests    int
+	scrapeTimeout  time.Duration
+	webFlags       *web.FlagConfig
+	logConfig      promslog.Config
+	shutdownPeriod time.Duration
+
+	demo demoOptions
+}
+
+// newApp declares the flags on a kingpin application of its own, so that
+// tests can parse arguments without touching any global.
+func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
+	app := kingpin.New(exporterName, "Prometheus exporter for the Acqueon Performance Metrics feed.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.HelpFlag.Short('h')
+	app.Version(version.Print(exporterName))
+
+	app.Flag("acqueon.url", "Websocket URL of the feed, e.g. wss://host:4747/AEDataTransmitter; "+
+		"the path picks the URL form (/AEDataTransmitter or /AEConsole).").
+		Envar("ACQUEON_URL").StringVar(&opts.feedURL)
+	app.Flag("acqueon.user", "Application name that goes into the session name "+
+		"(PerformanceMetrics_<user>_<unixtimestamp>).").
+		Envar("ACQUEON_USER").StringVar(&opts.user)
+	app.Flag("acqueon.api-key-file", "File holding the API key (else env ACQUEON_API_KEY).").
+		StringVar(&opts.apiKeyFile)
+	app.Flag("acqueon.secret-key-file", "File holding the secret key (else env ACQUEON_SECRET_KEY).").
+		StringVar(&opts.secretKeyFile)
+	app.Flag("acqueon.timezone", "IANA zone whose UTC offset goes into the initialization request; "+
+		"the feed's daily counters reset at its midnight. Empty: the host's zone.").
+		StringVar(&opts.timezone)
+	app.Flag("acqueon.tls.ca-file", "PEM file of CA certificates that sign the feed's certificate.").
+		StringVar(&opts.tls.CAFile)
+	app.Flag("acqueon.tls.cert-file", "PEM client certificate for the feed.").StringVar(&opts.tls.CertFile)
+	app.Flag("acqueon.tls.key-file", "PEM key of the client certificate.").StringVar(&opts.tls.KeyFile)
+	app.Flag("acqueon.tls.insecure-skip-verify", "Do not verify the feed's certificate (labs only).").
+		BoolVar(&opts.tls.InsecureSkipVerify)
+	durationVar(app, "acqueon.handshake-timeout",
+		"Time allowed to dial, complete TLS and upgrade to a websocket.",
+		"10s", &opts.handshakeTimeout)
+	durationVar(app, "acqueon.connection-event-timeout",
+		"Time allowed between the upgrade and the connection event.",
+		"10s", &opts.eventTimeout)
+	durationVar(app, "acqueon.ping-interval",
+		"Interval of the liveness check; a session silent for two intervals is ended and re-established.",
+		"5s", &opts.pingInterval)
+	intVar(app, "acqueon.read-limit",
+		"Largest frame accepted, in bytes; a larger one ends the session.",
+		"33554432", &opts.readLimit)
+	durationVar(app, "acqueon.max-backoff",
+		"Longest wait between failed connection attempts.",
+		"2m", &opts.maxBackoff)
+
+	app.Flag("mapping.file", "YAML file mapping the feed's payload to metrics; empty: the built-in mapping.").
+		StringVar(&opts.mappingFile)
+	app.Flag("mapping.check", "Check the mapping file, print the result and exit.").
+		BoolVar(&opts.mappingCheck)
+	durationVar(app, "collector.entity-ttl",
+		"Campaigns, queues and agents the feed stops sending are dropped after this long.",
+		"5m", &opts.entityTTL)
+	app.Flag("collector.optional-label", "Turn on a label the mapping marks optional, such as "+
+		"agent (agent names are personal data). Repeatable.").
+		StringsVar(&opts.optionalLabels)
+
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&opts.telemetryPath)
+	intVar(app, "web.max-requests",
+		"Maximum number of scrapes served at once; more get 503. 0: no limit.",
+		"40", &opts.maxRequests)
+	durationVar(app, "web.scrape-timeout",
+		"Longest time one scrape may take.",
+		"30s", &opts.scrapeTimeout)
+	durationVar(app, "web.shutdown-timeout",
+		"Time allowed for open scrapes and the session's close handshake at shutdown.",
+		"5s", &opts.shutdownPeriod)
+	opts.webFlags = kingpinflag.AddFlags(app, defaultListenAddress)
+	promslogflag.AddFlags(app, &opts.logConfig)
+
+	addDemoFlags(app, &opts.demo)
+	return app
+}
+
+// run is the whole program; it returns the process's exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	var opts options
+	app := newApp(&opts, stdout, stderr)
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	opts.logConfig.Writer = stderr
+	logger := promslog.New(&opts.logConfig)
+
+	mapping, err := collector.LoadMapping(opts.mappingFile)
+	if opts.mappingCheck {
+		return reportMappingCheck(opts.mappingFile, err, stdout, stderr)
+	}
+	if err != nil {
+		logger.Error("Cannot load the mapping", "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, &opts, mapping, logger); err != nil {
+		logger.Error("Exporter stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// reportMappingCheck prints the outcome of --mapping.check.
+func reportMappingCheck(file string, err error, stdout, stderr io.Writer) int {
+	if file == "" {
+		file = "built-in mapping"
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", file)
+	return 0
+}
+
+// serve runs the session and the HTTP server until ctx ends.
+func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logger *slog.Logger) error {
+	logger.Info("Starting "+exporterName, "version", version.Info())
+	logger.Info("Build context", "build_context", version.BuildContext())
+
+	coll, err := collector.New(collector.Options{
+		Mapping:        mapping,
+		EntityTTL:      opts.entityTTL,
+		OptionalLabels: opts.optionalLabels,
+		Logger:         logger.With("component", "collector"),
+	})
+	if err != nil {
+		return fmt.Errorf("build collector: %w", err)
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		coll,
+		versioncollector.NewCollector(exporterName),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	session, cleanup, err := newSession(opts, registry, coll, logger)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	server := &http.Server{
+		Handler:           newHandler(opts, registry, session, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      opts.scrapeTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+
+	return runUntilDone(ctx, opts, server, session, logger)
+}
+
+// runUntilDone serves HTTP and runs the session; it returns when ctx ends
+// (nil) or the HTTP server fails (its error). At the end the session closes
+// with a handshake and open scrapes are allowed to finish.
+func runUntilDone(
+	ctx context.Context,
+	opts *options,
+	server *http.Server,
+	session *wsclient.Client,
+	logger *slog.Logger,
+) error {
+	sessionCtx, stopSession := context.WithCancel(context.WithoutCancel(ctx))
+	sessionDone := make(chan struct{})
+	go func() {
+		defer close(sessionDone)
+		if err := session.Run(sessionCtx); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("Session stopped", "err", err)
+		}
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(server, opts.webFlags, logger) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		logger.Info("Shutting down")
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+
+	stopSession()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), opts.shutdownPeriod)
+	defer cancel()
+	if shutdownErr := server.Shutdown(shutdownCtx); shutdownErr != nil {
+		logger.Warn("HTTP server did not shut down cleanly", "err", shutdownErr)
+	}
+	select {
+	case <-sessionDone:
+	case <-shutdownCtx.Done():
+		logger.Warn("Session did not close in time")
+	}
+	return err
+}
+
+// newSession builds the feed session: against the built-in simulator with
+// --demo, else against --acqueon.url. cleanup releases what it started.
+func newSession(
+	opts *options,
+	registry prometheus.Registerer,
+	handler wsclient.Handler,
+	logger *slog.Logger,
+) (*wsclient.Client, func(), error) {
+	cfg := wsclient.Config{
+		HandshakeTimeout:       opts.handshakeTimeout,
+		ConnectionEventTimeout: opts.eventTimeout,
+		PingInterval:           opts.pingInterval,
+		ReadLimit:              opts.readLimit,
+		MaxBackoff:             opts.maxBackoff,
+		Logger:                 logger.With("component", "session"),
+		Registerer:             registry,
+	}
+	loc, err := loadLocation(opts.timezone)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Location = loc
+
+	cleanup := func() {}
+	if opts.demo.enabled {
+		demo, err := startDemo(opts.demo, logger.With("component", "simulator"))
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.URL, cfg.User, cfg.Credentials = demo.url, demo.user, demo.credentials
+		cleanup = demo.close
+	} else if err := configureFeed(&cfg, opts); err != nil {
+		return nil, nil, err
+	}
+
+	client, err := wsclient.New(cfg, handler)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("configure session: %w", err)
+	}
+	logger.Info("Feed configured", "url", cfg.URL.Redacted(), "user", cfg.User,
+		"timezone", cfg.Location.String())
+	return client, cleanup, nil
+}
+
+// configureFeed fills the session configuration from the --acqueon.* flags.
+func configureFeed(cfg *wsclient.Config, opts *options) error {
+	if opts.feedURL == "" {
+		return errors.New("--acqueon.url is required (or --demo to run against the built-in simulator)")
+	}
+	target, err := parseFeedURL(opts.feedURL, opts.user)
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := opts.tls.config()
+	if err != nil {
+		return err
+	}
+	cfg.URL, cfg.User, cfg.TLSConfig = target.URL, target.User, tlsConfig
+
+	switch {
+	case target.Password != "" && (opts.apiKeyFile != "" || opts.secretKeyFile != ""):
+		return errors.New("--acqueon.url holds a password and API-key files are given too: use one")
+	case target.Password != "":
+		cfg.Logger.Warn("The feed URL holds a password; prefer --acqueon.api-key-file and " +
+			"--acqueon.secret-key-file, since command lines are visible to other users")
+		cfg.Credentials = auth.NewStatic(target.Password)
+	default:
+		src, err := apiKeySource(opts.apiKeyFile, opts.secretKeyFile)
+		if err != nil {
+			return err
+		}
+		cfg.Credentials = src
+	}
+	return nil
+}
+
+// newHandler returns the HTTP routes: the landing page, metrics and the
+// health endpoints.
+func newHandler(
+	opts *options,
+	registry *prometheus.Registry,
+	session *wsclient.Client,
+	logger *slog.Logger,
+) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(opts.telemetryPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: opts.maxRequests,
+		Timeout:             opts.scrapeTimeout,
+		EnableOpenMetrics:   true,
+		Registry:            registry,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !session.Ready() {
+			http.Error(w, "No initialized session with the feed", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+
+	if opts.telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Acqueon Exporter",
+			Description: "Prometheus exporter for the Acqueon Performance Metrics feed",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: opts.telemetryPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health", Description: "200 while the process runs"},
+				{Address: "/-/ready", Text: "Readiness", Description: "200 while a session with the feed is initialized"},
+			},
+		})
+		if err != nil {
+			logger.Error("Cannot build the landing page", "err", err)
+		} else {
+			mux.Handle("/", landing)
+		}
+	}
+	return mux
+}
