@@ -68,6 +68,9 @@ type options struct {
 	logConfig      promslog.Config
 	shutdownPeriod time.Duration
 
+	idp          idpFlags
+	loginTimeout time.Duration
+
 	demo demoOptions
 }
 
@@ -140,7 +143,13 @@ func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
 	opts.webFlags = kingpinflag.AddFlags(app, defaultListenAddress)
 	promslogflag.AddFlags(app, &opts.logConfig)
 
+	addIDPFlags(app, &opts.idp)
 	addDemoFlags(app, &opts.demo)
+
+	app.Command("serve", "Run the exporter (the default command).").Default()
+	login := app.Command("login", "Sign in at the Acqueon IDP in a browser and store the refresh "+
+		"token in --acqueon.idp.token-file, for --acqueon.idp.grant=refresh-token.")
+	login.Flag("timeout", "How long to wait for the sign-in.").Default("5m").DurationVar(&opts.loginTimeout)
 	return app
 }
 
@@ -148,12 +157,21 @@ func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
 func run(args []string, stdout, stderr io.Writer) int {
 	var opts options
 	app := newApp(&opts, stdout, stderr)
-	if _, err := app.Parse(args); err != nil {
+	command, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
 	opts.logConfig.Writer = stderr
 	logger := promslog.New(&opts.logConfig)
+
+	if command == "login" {
+		if err := runLogin(&opts, stdout, logger); err != nil {
+			logger.Error("Login failed", "err", err)
+			return 1
+		}
+		return 0
+	}
 
 	mapping, err := collector.LoadMapping(opts.mappingFile)
 	if opts.mappingCheck {
@@ -164,13 +182,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	defer stop()
 	if err := serve(ctx, &opts, mapping, logger); err != nil {
 		logger.Error("Exporter stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// signalContext ends when the process is asked to stop.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
 // reportMappingCheck prints the outcome of --mapping.check.
@@ -208,7 +231,7 @@ func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logge
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
-	session, cleanup, err := newSession(opts, registry, coll, logger)
+	session, cleanup, err := newSession(ctx, opts, registry, coll, logger)
 	if err != nil {
 		return err
 	}
@@ -270,8 +293,10 @@ func runUntilDone(
 }
 
 // newSession builds the feed session: against the built-in simulator with
-// --demo, else against --acqueon.url. cleanup releases what it started.
+// --demo, else against --acqueon.url. cleanup releases what it started;
+// background work it starts ends with ctx.
 func newSession(
+	ctx context.Context,
 	opts *options,
 	registry prometheus.Registerer,
 	handler wsclient.Handler,
@@ -300,7 +325,7 @@ func newSession(
 		}
 		cfg.URL, cfg.User, cfg.Credentials = demo.url, demo.user, demo.credentials
 		cleanup = demo.close
-	} else if err := configureFeed(&cfg, opts); err != nil {
+	} else if err := configureFeed(ctx, &cfg, opts, registry, logger); err != nil {
 		return nil, nil, err
 	}
 
@@ -315,7 +340,13 @@ func newSession(
 }
 
 // configureFeed fills the session configuration from the --acqueon.* flags.
-func configureFeed(cfg *wsclient.Config, opts *options) error {
+func configureFeed(
+	ctx context.Context,
+	cfg *wsclient.Config,
+	opts *options,
+	registry prometheus.Registerer,
+	logger *slog.Logger,
+) error {
 	if opts.feedURL == "" {
 		return errors.New("--acqueon.url is required (or --demo to run against the built-in simulator)")
 	}
@@ -329,9 +360,23 @@ func configureFeed(cfg *wsclient.Config, opts *options) error {
 	}
 	cfg.URL, cfg.User, cfg.TLSConfig = target.URL, target.User, tlsConfig
 
+	apiKeyGiven := opts.apiKeyFile != "" || opts.secretKeyFile != ""
 	switch {
-	case target.Password != "" && (opts.apiKeyFile != "" || opts.secretKeyFile != ""):
-		return errors.New("--acqueon.url holds a password and API-key files are given too: use one")
+	case btoi(target.Password != "")+btoi(apiKeyGiven)+btoi(opts.idp.enabled()) > 1:
+		return errors.New("give one kind of credentials: a password in --acqueon.url, " +
+			"API-key files, or --acqueon.idp.*")
+	case opts.idp.enabled():
+		src, err := auth.NewIDP(opts.idp.config(tlsConfig, logger.With("component", "idp")))
+		if err != nil {
+			return err
+		}
+		if err := registry.Register(src); err != nil {
+			return fmt.Errorf("register token metrics: %w", err)
+		}
+		// Refresh ahead of expiry in the background, so a connect rarely
+		// waits on the IDP.
+		go func() { _ = src.Run(ctx) }()
+		cfg.Credentials = src
 	case target.Password != "":
 		cfg.Logger.Warn("The feed URL holds a password; prefer --acqueon.api-key-file and " +
 			"--acqueon.secret-key-file, since command lines are visible to other users")
@@ -344,6 +389,13 @@ func configureFeed(cfg *wsclient.Config, opts *options) error {
 		cfg.Credentials = src
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // newHandler returns the HTTP routes: the landing page, metrics and the
