@@ -25,6 +25,7 @@ type demoOptions struct {
 	enabled      bool
 	listen       string
 	pushInterval time.Duration
+	dropEvery    time.Duration
 	tenant       simulator.TenantConfig
 }
 
@@ -36,6 +37,10 @@ func addDemoFlags(app *kingpin.Application, opts *demoOptions) {
 	durationVar(app, "demo.push-interval",
 		"How often the simulator pushes a full snapshot.",
 		"1s", &opts.pushInterval)
+	durationVar(app, "demo.drop-every",
+		"Drop the simulator's sessions this often, without a close frame, to watch the exporter "+
+			"reconnect (soak tests). 0: never.",
+		"0s", &opts.dropEvery)
 	intVar(app, "demo.campaign-groups",
 		"Campaign groups the simulator plays.",
 		"3", &opts.tenant.CampaignGroups)
@@ -87,6 +92,7 @@ func startDemo(opts demoOptions, logger *slog.Logger) (*demoFeed, error) {
 		}
 	}()
 	logger.Info("Simulator listening", "address", ln.Addr().String())
+	stopDropping := dropSessionsEvery(sim, opts.dropEvery, logger)
 
 	password := base64.StdEncoding.EncodeToString([]byte(apiKey + ":" + secretKey))
 	return &demoFeed{
@@ -98,10 +104,37 @@ func startDemo(opts demoOptions, logger *slog.Logger) (*demoFeed, error) {
 		user:        user,
 		credentials: auth.NewStatic(password),
 		close: func() {
+			stopDropping()
 			sim.Close()
 			_ = server.Close()
 		},
 	}, nil
+}
+
+// dropSessionsEvery drops every session of sim each interval until the
+// returned stop is called; a zero interval does nothing.
+func dropSessionsEvery(sim *simulator.Server, interval time.Duration, logger *slog.Logger) (stop func()) {
+	if interval <= 0 {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ticker.C:
+				logger.Info("Dropping the simulator's sessions", "sessions", sim.DropAll())
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 func randomHex(n int) string {

@@ -27,6 +27,9 @@ const (
 	DefaultInitializationTimeout = 10 * time.Second
 	DefaultSender                = protocol.ReceiverRealTimeService
 	DefaultReadLimit             = 64 << 10
+	// DefaultSessionRecords is how many session records, and session
+	// names for the duplicate-login check, the server keeps.
+	DefaultSessionRecords = 1000
 )
 
 // AbruptClose, as Faults.CloseBeforeEvent, drops the TCP connection
@@ -93,6 +96,11 @@ type Config struct {
 	Sender string
 	// ReadLimit is the largest frame accepted from a client.
 	ReadLimit int64
+	// SessionRecords is how many session records Sessions keeps, the
+	// newest; older ones are forgotten, and so are the names of the
+	// sessions they describe, so that a server that runs for days with
+	// clients that reconnect keeps a bounded memory.
+	SessionRecords int
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 	// Now stamps payloads and session records; nil means time.Now.
@@ -174,7 +182,8 @@ type Server struct {
 	closed   bool
 	faults   Faults
 	used     map[string]bool // session names seen on the timestamped form
-	sessions []*Session
+	names    []string        // the keys of used, oldest first
+	sessions []*Session      // the newest SessionRecords records
 	live     map[*liveSession]struct{}
 	changed  chan struct{} // closed and replaced at every change of sessions
 	servers  []*http.Server
@@ -205,6 +214,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ReadLimit <= 0 {
 		cfg.ReadLimit = DefaultReadLimit
+	}
+	if cfg.SessionRecords <= 0 {
+		cfg.SessionRecords = DefaultSessionRecords
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -347,7 +359,8 @@ func (s *Server) Send(messageType int, frame []byte) int {
 	return n
 }
 
-// Sessions returns a copy of what the server saw, oldest first.
+// Sessions returns a copy of what the server saw, oldest first: the last
+// Config.SessionRecords requests.
 func (s *Server) Sessions() []Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -450,6 +463,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	faults := s.faults
 	s.sessions = append(s.sessions, rec)
+	if n := len(s.sessions) - s.cfg.SessionRecords; n > 0 {
+		clear(s.sessions[:n]) // let the old records go
+		s.sessions = s.sessions[n:]
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -513,6 +530,14 @@ func (s *Server) checkLogin(r *http.Request, rec *Session, faults Faults) (strin
 		return "duplicate login", http.StatusForbidden
 	}
 	s.used[name] = true
+	s.names = append(s.names, name)
+	if n := len(s.names) - s.cfg.SessionRecords; n > 0 {
+		for _, old := range s.names[:n] {
+			delete(s.used, old)
+		}
+		clear(s.names[:n])
+		s.names = s.names[n:]
+	}
 	return "", 0
 }
 
