@@ -199,6 +199,30 @@ func (i *IDP) ValidFeedPassword(password string, form protocol.Form) bool {
 	return err == nil && i.Valid(string(token))
 }
 
+// TokenExpiry returns when an access token the provider issued expires,
+// also when that time has passed; false for a token it never issued.
+func (i *IDP) TokenExpiry(token string) (time.Time, bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	expiry, ok := i.accessTokens[token]
+	return expiry, ok
+}
+
+// FeedTokenExpiry is TokenExpiry for a password as a feed client sends it
+// on a URL of the given form (see ValidFeedPassword). Its signature is
+// that of the feed simulator's TokenExpiry hook.
+func (i *IDP) FeedTokenExpiry(form protocol.Form, password string) (time.Time, bool) {
+	token := password
+	if form != protocol.FormConsole {
+		raw, err := base64.StdEncoding.DecodeString(password)
+		if err != nil {
+			return time.Time{}, false
+		}
+		token = string(raw)
+	}
+	return i.TokenExpiry(token)
+}
+
 // ValidRefreshToken reports whether the provider would accept token in a
 // refresh.
 func (i *IDP) ValidRefreshToken(token string) bool {

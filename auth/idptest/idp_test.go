@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,5 +295,46 @@ func TestFeedPasswordCarriesTheTokenPerURLForm(t *testing.T) {
 			t.Errorf("ValidFeedPassword(%s form, encoded %v) = %v, want %v",
 				c.form, c.password == encoded, got, c.want)
 		}
+	}
+}
+
+func TestTokenExpiryOutlivesValidity(t *testing.T) {
+	now := time.Date(2025, 6, 3, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s := start(t, Config{PasswordGrant: true, AccessTokenLifetime: 90 * time.Second, Now: clock})
+	_, answer := s.tokenRequest(url.Values{"grant_type": {"password"}, "username": {user}, "password": {password}})
+	access := answer["access_token"].(string)
+	encoded := base64.StdEncoding.EncodeToString([]byte(access))
+	want := now.Add(90 * time.Second)
+
+	if got, ok := s.srv.TokenExpiry(access); !ok || !got.Equal(want) {
+		t.Errorf("TokenExpiry = %v, %v; want %v, true", got, ok, want)
+	}
+	if got, ok := s.srv.FeedTokenExpiry(protocol.FormDataTransmitter, encoded); !ok || !got.Equal(want) {
+		t.Errorf("FeedTokenExpiry(base64 on %s) = %v, %v; want %v, true", protocol.FormDataTransmitter, got, ok, want)
+	}
+	if got, ok := s.srv.FeedTokenExpiry(protocol.FormConsole, access); !ok || !got.Equal(want) {
+		t.Errorf("FeedTokenExpiry(raw on %s) = %v, %v; want %v, true", protocol.FormConsole, got, ok, want)
+	}
+	if _, ok := s.srv.FeedTokenExpiry(protocol.FormDataTransmitter, access); ok {
+		t.Error("FeedTokenExpiry knows a raw token on the base64 form")
+	}
+	if _, ok := s.srv.TokenExpiry("never-issued"); ok {
+		t.Error("TokenExpiry knows a token that was never issued")
+	}
+
+	mu.Lock()
+	now = now.Add(91 * time.Second)
+	mu.Unlock()
+	if s.srv.Valid(access) {
+		t.Error("expired token is still valid")
+	}
+	if got, ok := s.srv.TokenExpiry(access); !ok || !got.Equal(want) {
+		t.Errorf("TokenExpiry of the expired token = %v, %v; want %v, true", got, ok, want)
 	}
 }
