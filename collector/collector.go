@@ -86,6 +86,14 @@ type Collector struct {
 
 	snapshot atomic.Pointer[snapshot]
 
+	// plans guards mapping, messages, sections, descs and maxLabel, which
+	// change only when a mapping from SetMapping is installed (under
+	// ingest too); scrapes read-lock it.
+	plans sync.RWMutex
+	// pending is the collector planned for a mapping that SetMapping
+	// accepted and the next frame installs; guarded by ingest.
+	pending *Collector
+
 	ingest sync.Mutex // serialises HandleFrame, which swaps the snapshot
 	// loggedUnmapped holds the unmapped fields already logged; guarded
 	// by ingest.
@@ -305,6 +313,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.lastMessageDesc
 	ch <- c.seriesDesc
+	c.plans.RLock()
+	defer c.plans.RUnlock()
 	for _, d := range c.descs {
 		ch <- d
 	}
@@ -330,6 +340,8 @@ func (c *Collector) selfVecs() []*prometheus.CounterVec {
 // collectVendor sends the series of every live section of the snapshot
 // and returns how many it sent.
 func (c *Collector) collectVendor(ch chan<- prometheus.Metric) int {
+	c.plans.RLock()
+	defer c.plans.RUnlock()
 	snap := c.snapshot.Load()
 	now := c.now()
 	values := make([]string, c.maxLabel)

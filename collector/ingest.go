@@ -25,6 +25,7 @@ var errMismatch = errors.New("payload does not fit the mapping")
 func (c *Collector) HandleFrame(frame []byte, receivedAt time.Time) {
 	c.ingest.Lock()
 	defer c.ingest.Unlock()
+	c.installPending()
 
 	if receivedAt.IsZero() {
 		receivedAt = c.now()
