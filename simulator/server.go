@@ -36,6 +36,12 @@ const (
 // without a close frame.
 const AbruptClose = -1
 
+// CloseTokenExpired is the close code with which the server ends a session
+// whose token expired (see Config.TokenExpiry): 4401, the private-range
+// spelling of HTTP 401 Unauthorized, which feed clients read as a refused
+// credential, so that they obtain a new token before they reconnect.
+const CloseTokenExpired = 4401
+
 // writeTimeout bounds every write of the server.
 const writeTimeout = 5 * time.Second
 
@@ -76,6 +82,15 @@ type Config struct {
 	// on FormDataTransmitter the password is base64(token), on
 	// FormConsole the raw token.
 	Authenticate func(form protocol.Form, password string) bool
+	// TokenExpiry says when the credential behind a password that
+	// Authenticate accepted expires; false means that it does not expire
+	// (an API key) or is unknown. The server refuses a login whose token
+	// has expired, and closes a session with CloseTokenExpired when the
+	// token it presented expires, as the vendor's server ends a session
+	// whose IDP token ran out, whatever the client renewed meanwhile. The
+	// wait is reckoned from Now when the session starts and then runs on
+	// the real clock. nil means that no credential expires.
+	TokenExpiry func(form protocol.Form, password string) (time.Time, bool)
 	// Refusal is how a bad login is refused.
 	Refusal Refusal
 	// PushInterval is the time between metric messages; the first is
@@ -141,6 +156,9 @@ type Session struct {
 	Name string
 	// Refused says why the login was refused; empty when it was accepted.
 	Refused string
+	// TokenExpiry is when the token the session presented expires; zero
+	// when it does not (see Config.TokenExpiry).
+	TokenExpiry time.Time
 	// SessionID is the id sent in the connection event.
 	SessionID string
 	// Initialization is the raw initialization request frame.
@@ -520,6 +538,15 @@ func (s *Server) checkLogin(r *http.Request, rec *Session, faults Faults) (strin
 	if !s.authenticate(rec.Form, password) {
 		return "wrong credentials", http.StatusUnauthorized
 	}
+	if s.cfg.TokenExpiry != nil {
+		expiry, expires := s.cfg.TokenExpiry(rec.Form, password)
+		if expires && !s.cfg.Now().Before(expiry) {
+			return "token expired", http.StatusUnauthorized
+		}
+		if expires {
+			s.update(rec, func(r *Session) { r.TokenExpiry = expiry })
+		}
+	}
 
 	if rec.Form == protocol.FormConsole {
 		return "", 0
@@ -598,6 +625,17 @@ func (s *Server) run(ws *websocket.Conn, rec *Session, faults Faults) {
 		s.mu.Unlock()
 		ws.Close()
 	}()
+	if expiry := rec.TokenExpiry; !expiry.IsZero() {
+		ended, watched := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(watched)
+			s.expireAt(ls, expiry, ended)
+		}()
+		defer func() {
+			close(ended)
+			<-watched
+		}()
+	}
 
 	ws.SetReadLimit(s.cfg.ReadLimit)
 	ws.SetPingHandler(func(data string) error {
@@ -656,6 +694,29 @@ func (s *Server) run(ws *websocket.Conn, rec *Session, faults Faults) {
 	end := rec.End
 	s.mu.Unlock()
 	s.logger.Info("session ended", "session", rec.Name, "end", end)
+}
+
+// expireAt closes the session with CloseTokenExpired when its token
+// expires, unless the session ends first (ended is closed) or the server
+// closes.
+func (s *Server) expireAt(ls *liveSession, expiry time.Time, ended <-chan struct{}) {
+	t := time.NewTimer(max(expiry.Sub(s.cfg.Now()), 0))
+	defer t.Stop()
+	select {
+	case <-ended:
+		return
+	case <-s.quit:
+		return
+	case <-t.C:
+	}
+
+	s.logger.Info("token expired; closing the session", "session", ls.rec.Name, "code", CloseTokenExpired)
+	s.setEnd(ls.rec, "token expired")
+	deadline := time.Now().Add(closeWait)
+	msg := websocket.FormatCloseMessage(CloseTokenExpired, "token expired")
+	_ = ls.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+	ls.ws.SetReadDeadline(deadline)
+	ls.halt()
 }
 
 func (s *Server) closeBeforeEvent(ls *liveSession, code int) {
