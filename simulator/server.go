@@ -107,6 +107,10 @@ type Config struct {
 	// means the Payload of a Tenant built from the Tenant field, started
 	// at Now.
 	Payload func(now time.Time, offsetMinutes int) []byte
+	// Frames, when not nil, supplies the frames sent after the
+	// initialization request instead of a metric message from Payload
+	// every PushInterval, such as a Replay of a capture.
+	Frames FrameSource
 	// Sender is the Sender of metric messages.
 	Sender string
 	// ReadLimit is the largest frame accepted from a client.
@@ -678,7 +682,11 @@ func (s *Server) run(ws *websocket.Conn, rec *Session, faults Faults) {
 
 	readDone := make(chan struct{})
 	go s.drain(ls, readDone)
-	s.push(ls, readDone)
+	if s.cfg.Frames != nil {
+		s.play(ls, readDone)
+	} else {
+		s.push(ls, readDone)
+	}
 
 	// Give a close handshake under way (CloseAll, the client's) time to
 	// finish before the TCP connection goes.
