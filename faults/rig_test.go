@@ -592,4 +592,3 @@ func connected(t *testing.T, fo feedOptions, eo exporterOptions) (*feed, *export
 	e := startExporter(t, eo)
 	return f, e, e.waitUp(t)
 }
-
