@@ -23,6 +23,18 @@
 // frame or pong moves the read deadline to two ping intervals ahead, so a
 // server that neither sends nor answers for two intervals ends the session.
 //
+// Expiring credentials: a credential source that also has a method
+// Expiry() time.Time (such as *auth.IDP) hands out passwords that stop
+// working, and the feed ends a session whose token expired. The client
+// ends such a session itself with a close handshake TokenRenewalLead
+// before the expiry the source reported when the session started, and
+// connects again at once with the renewed password, so that the renewal
+// is neither a failure nor left to how the server happens to signal it
+// (it counts in acqueon_exporter_reconnects_total like any new session).
+// A session that the server closes with an authentication close code (see
+// ReasonAuthRejected) tells the source Rejected, as a refused login does,
+// so that the next attempt presents a new password.
+//
 // Reconnecting: after a working session is lost the next attempt starts at
 // once, unless that session lasted less than MinBackoff (a server that
 // drops every session right after initialization must not be hammered);
@@ -65,6 +77,7 @@ const (
 	DefaultMaxBackoff             = time.Minute
 	DefaultCloseTimeout           = time.Second
 	DefaultFailureSummaryInterval = 5 * time.Minute
+	DefaultTokenRenewalLead       = 10 * time.Second
 )
 
 // ErrInvalidConfig is wrapped by the errors New returns for a Config it
@@ -108,6 +121,13 @@ type Config struct {
 	// CloseTimeout bounds the wait for the server's reply to the close
 	// frame sent at shutdown.
 	CloseTimeout time.Duration
+	// TokenRenewalLead is how long before the expiry of an expiring
+	// credential (see the package documentation) the session is replaced.
+	// It should not be longer than the time before expiry at which the
+	// source renews the password (10s at least for *auth.IDP); a token that
+	// is closer to its expiry than twice the lead when a session starts is
+	// left to the server to end.
+	TokenRenewalLead time.Duration
 	// FailureSummaryInterval is how often a streak of failed attempts is
 	// summarized at Warn level; the other failures after the first of a
 	// streak are logged at Debug level only.
@@ -215,6 +235,7 @@ func validate(cfg Config) (protocol.Form, error) {
 		"maximum back-off":         cfg.MaxBackoff,
 		"close timeout":            cfg.CloseTimeout,
 		"failure summary interval": cfg.FailureSummaryInterval,
+		"token renewal lead":       cfg.TokenRenewalLead,
 	} {
 		if d < 0 {
 			return 0, fmt.Errorf("%w: negative %s %s", ErrInvalidConfig, name, d)
@@ -259,6 +280,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = DefaultCloseTimeout
+	}
+	if cfg.TokenRenewalLead == 0 {
+		cfg.TokenRenewalLead = DefaultTokenRenewalLead
 	}
 	if cfg.FailureSummaryInterval == 0 {
 		cfg.FailureSummaryInterval = DefaultFailureSummaryInterval
@@ -333,20 +357,32 @@ func (c *Client) Run(ctx context.Context) error {
 				backoffStreak++
 				delay = c.backoff(backoffStreak)
 			}
-			c.logger.Info("disconnected from the feed",
-				"host", host,
-				"session", res.session,
-				"duration", res.lasted.Round(time.Millisecond),
-				"retry_in", delay,
-				"err", res.err)
+			if res.renewed {
+				c.logger.Info("ended the session ahead of the credential's expiry; connecting with a renewed one",
+					"host", host,
+					"session", res.session,
+					"duration", res.lasted.Round(time.Millisecond),
+					"retry_in", delay)
+			} else {
+				c.logger.Info("disconnected from the feed",
+					"host", host,
+					"session", res.session,
+					"duration", res.lasted.Round(time.Millisecond),
+					"reason", res.err.Reason,
+					"retry_in", delay,
+					"err", res.err)
+			}
 		} else {
 			backoffStreak++
 			delay = c.backoff(backoffStreak)
 			c.metrics.connectFailure.WithLabelValues(res.err.Reason).Inc()
 			failures.record(c, res, delay)
-			if res.err.Reason == ReasonAuthRejected {
-				c.cfg.Credentials.Rejected()
-			}
+		}
+		if res.err.Reason == ReasonAuthRejected {
+			// Refused at login, or a working session ended for its
+			// credential (an expired token): the next attempt must not
+			// present the same password unchecked.
+			c.cfg.Credentials.Rejected()
 		}
 
 		if delay > 0 {
@@ -424,7 +460,12 @@ type attemptResult struct {
 	initialized bool
 	lasted      time.Duration // from initialization to the end, by the real clock
 	err         *ConnectError // the cause; for a working session Reason is informative only
+	renewed     bool          // the client ended the session to renew an expiring credential
 }
+
+// errRenewal is the cause of a session's context when the client ends the
+// session ahead of its credential's expiry.
+var errRenewal = errors.New("renewing the credential ahead of its expiry")
 
 // attempt opens one session and, once it is initialized, reads it until
 // it ends. failures is the length of the current streak of failures, for
@@ -439,15 +480,24 @@ func (c *Client) attempt(ctx context.Context, worked bool, failures int) attempt
 		res.err = failure(ReasonCredentials, fmt.Errorf("get password: %w", err))
 		return res
 	}
+	renewAt := c.renewalTime()
 	conn, dialErr := c.dial(ctx, name, password)
 	if dialErr != nil {
 		res.err = dialErr
 		return res
 	}
 
+	// keepAlive closes the session when sessionCtx ends: at shutdown, or
+	// at renewAt.
+	sessionCtx := ctx
+	if !renewAt.IsZero() {
+		var cancel context.CancelFunc
+		sessionCtx, cancel = context.WithTimeoutCause(ctx, renewAt.Sub(c.cfg.Now()), errRenewal)
+		defer cancel()
+	}
 	s := newSession(c, conn, name)
 	defer s.end()
-	go s.keepAlive(ctx)
+	go s.keepAlive(sessionCtx)
 
 	c.metrics.setState(StateAuthenticating)
 	sessionID, eventErr := s.awaitConnectionEvent()
@@ -470,19 +520,48 @@ func (c *Client) attempt(ctx context.Context, worked bool, failures int) attempt
 	}
 	c.metrics.setState(StateConnected)
 	c.ready.Store(true)
-	c.logger.Info("connected to the feed",
+	attrs := []any{
 		"host", c.cfg.URL.Host,
 		"session", name,
 		"session_id", sessionID,
 		"time_zone_offset", offset,
-		"failed_attempts_before", failures)
+		"failed_attempts_before", failures,
+	}
+	if !renewAt.IsZero() {
+		attrs = append(attrs, "renew_at", renewAt)
+	}
+	c.logger.Info("connected to the feed", attrs...)
 
 	err = s.read()
 	c.ready.Store(false)
 	c.metrics.setState(StateDisconnected)
 	res.lasted = time.Since(initializedAt)
 	res.err = failure(classifySession(err), err)
+	res.renewed = ctx.Err() == nil && errors.Is(context.Cause(sessionCtx), errRenewal)
 	return res
+}
+
+// renewalTime returns when a session that starts now is to be ended so
+// that it can be replaced with a renewed credential: TokenRenewalLead
+// before the expiry of an expiring credential. It is zero when the
+// credential does not expire, or expires too soon for a planned renewal to
+// help: then the server ends the session, and the auth close code makes
+// the source renew.
+func (c *Client) renewalTime() time.Time {
+	src, ok := c.cfg.Credentials.(interface{ Expiry() time.Time })
+	if !ok {
+		return time.Time{}
+	}
+	expiry := src.Expiry()
+	if expiry.IsZero() {
+		return time.Time{}
+	}
+	lead := c.cfg.TokenRenewalLead
+	renewAt := expiry.Add(-lead)
+	if renewAt.Sub(c.cfg.Now()) < lead {
+		return time.Time{}
+	}
+	return renewAt
 }
 
 // dial opens the socket. Errors are *ConnectError. The TCP connection is

@@ -19,7 +19,10 @@ import (
 const (
 	// ReasonAuthRejected is a refused credential: HTTP 401 or 403 on the
 	// upgrade, or a close with an authentication close code (see
-	// authCloseCodes) before the connection event.
+	// authCloseCodes) before the session was initialized. A working
+	// session that the server closes with such a code (as at the expiry
+	// of its token) is no failed attempt, but the credential source is
+	// told of it all the same.
 	ReasonAuthRejected = "auth_rejected"
 	// ReasonUnreachable is a server that cannot be reached: connection
 	// refused, unknown host, no route, host down.
@@ -59,7 +62,8 @@ func Reasons() []string {
 }
 
 // authCloseCodes are the close codes that, when the server closes a socket
-// before the connection event, count as a refused credential:
+// before the session is initialized, count as a refused credential (and,
+// when it ends a working session, as a credential that stopped working):
 // 1008 (policy violation, what websocket servers commonly send for a
 // refused login), 3000 and 3003 (Unauthorized and Forbidden in the IANA
 // close code registry) and 4001, 4003, 4401, 4403 (the private-range
@@ -125,8 +129,13 @@ func classifyBeforeEvent(err error) string {
 }
 
 // classifySession gives the reason of a session that ended after the
-// connection event but before it was initialized.
+// connection event: before it was initialized, a failed attempt; after,
+// why a working session ended.
 func classifySession(err error) string {
+	var closeErr *websocket.CloseError
+	if errors.As(err, &closeErr) && authCloseCodes[closeErr.Code] {
+		return ReasonAuthRejected
+	}
 	if isTimeout(err) {
 		return ReasonTimeout
 	}

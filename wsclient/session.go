@@ -75,7 +75,8 @@ func (s *session) extendDeadline() {
 }
 
 // keepAlive pings the live session and starts the close handshake when
-// ctx ends. It returns when the session ends or the handshake has begun.
+// ctx ends (at shutdown, or to renew the credential). It returns when the
+// session ends or the handshake has begun.
 func (s *session) keepAlive(ctx context.Context) {
 	defer close(s.stopped)
 	ticker := time.NewTicker(s.c.cfg.PingInterval)
@@ -85,7 +86,11 @@ func (s *session) keepAlive(ctx context.Context) {
 		case <-s.done:
 			return
 		case <-ctx.Done():
-			s.closeHandshake()
+			text := "exporter shutting down"
+			if errors.Is(context.Cause(ctx), errRenewal) {
+				text = "renewing the credential"
+			}
+			s.closeHandshake(text)
 			return
 		case <-ticker.C:
 			if !s.live.Load() {
@@ -100,17 +105,17 @@ func (s *session) keepAlive(ctx context.Context) {
 	}
 }
 
-// closeHandshake sends close 1000 and gives the server CloseTimeout to
-// answer with its own close frame; the reader sees that answer (or the
-// deadline) and the session ends.
-func (s *session) closeHandshake() {
+// closeHandshake sends close 1000 with text and gives the server
+// CloseTimeout to answer with its own close frame; the reader sees that
+// answer (or the deadline) and the session ends.
+func (s *session) closeHandshake(text string) {
 	deadline := time.Now().Add(s.c.cfg.CloseTimeout)
 	s.mu.Lock()
 	s.closing = true
 	s.conn.SetReadDeadline(deadline)
 	s.mu.Unlock()
 
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "exporter shutting down")
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, text)
 	if err := s.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
 		s.c.logger.Debug("send close frame", "session", s.name, "err", err)
 	}
