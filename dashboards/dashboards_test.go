@@ -1,7 +1,6 @@
 package dashboards
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -537,33 +536,6 @@ func TestDashboardQueriesParse(t *testing.T) {
 	if want := fmt.Sprintf("SUCCESS: %d rules found", len(rules)); !strings.Contains(out, want) {
 		t.Fatalf("promtool check rules: want %q in\n%s", want, out)
 	}
-}
-
-// exposedMetricNames returns the metric names the exporter exposes: for now
-// the list in testdata/exposed_metrics.txt, written from the metric tables
-// of the interface description.
-func exposedMetricNames(t *testing.T) map[string]bool {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "exposed_metrics.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	names := map[string]bool{}
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		line := strings.TrimSpace(scanner.Text())
-		if line != "" && !strings.HasPrefix(line, "#") {
-			names[line] = true
-		}
-	}
-	if err := scanner.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(names) == 0 {
-		t.Fatal("no exposed metric names")
-	}
-	return names
 }
 
 // prometheusOwnNames are series Prometheus itself writes for every target.
