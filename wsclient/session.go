@@ -199,6 +199,9 @@ func (s *session) read() error {
 			continue
 		}
 		s.c.handler.HandleFrame(frame, s.c.cfg.Now())
+		// Pongs that arrived while the handler worked wait unread in the
+		// socket; the time it took is not the feed's silence.
+		s.extendDeadline()
 	}
 }
 
