@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth"
+	"github.com/acqueon-exporter/acqueon_exporter/auth/idptest"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 )
@@ -27,6 +30,10 @@ type demoOptions struct {
 	pushInterval time.Duration
 	dropEvery    time.Duration
 	tenant       simulator.TenantConfig
+
+	// idp signs in at a built-in test IDP instead of using an API key.
+	idp              bool
+	idpTokenLifetime time.Duration
 }
 
 func addDemoFlags(app *kingpin.Application, opts *demoOptions) {
@@ -49,6 +56,20 @@ func addDemoFlags(app *kingpin.Application, opts *demoOptions) {
 		"8", &opts.tenant.Campaigns)
 	intVar(app, "demo.queues", "Queues the simulator plays.", "4", &opts.tenant.Queues)
 	intVar(app, "demo.agents", "Agents the simulator plays.", "36", &opts.tenant.Agents)
+	app.Flag("demo.idp", "Implies --demo. Start a test IDP on loopback as well; the exporter signs in "+
+		"at its login page and connects with its short-lived access tokens instead of an API key, "+
+		"and the simulator ends every session whose token expires.").
+		Action(func(*kingpin.ParseContext) error {
+			if opts.idp {
+				opts.enabled = true
+			}
+			return nil
+		}).
+		BoolVar(&opts.idp)
+	durationVar(app, "demo.idp.token-lifetime",
+		"Lifetime of the test IDP's access tokens with --demo.idp (whole seconds). Sessions are "+
+			"renewed 10s before their token expires; with tokens shorter than 20s the simulator ends them.",
+		"2m", &opts.idpTokenLifetime)
 }
 
 // demoFeed is a running simulator and what a session needs to reach it.
@@ -56,7 +77,9 @@ type demoFeed struct {
 	url         *url.URL
 	user        string
 	credentials auth.Source
-	close       func()
+	// collector exports the token metrics with --demo.idp; nil otherwise.
+	collector prometheus.Collector
+	close     func()
 }
 
 // startDemo starts the simulator on loopback with credentials made up for
@@ -71,18 +94,29 @@ func startDemo(opts demoOptions, logger *slog.Logger) (*demoFeed, error) {
 	opts.tenant.Quirks = true
 	apiKey, secretKey := randomHex(16), randomHex(16)
 	const user = "demo"
-
-	sim := simulator.New(simulator.Config{
+	simCfg := simulator.Config{
 		User:         user,
 		APIKey:       apiKey,
 		SecretKey:    secretKey,
 		PushInterval: opts.pushInterval,
 		Tenant:       opts.tenant,
 		Logger:       logger,
-	})
+	}
+	password := base64.StdEncoding.EncodeToString([]byte(apiKey + ":" + secretKey))
+	feed := &demoFeed{user: user, credentials: auth.NewStatic(password), close: func() {}}
+	if opts.idp {
+		stopIDP, err := startDemoIDP(opts.idpTokenLifetime, &simCfg, feed, logger)
+		if err != nil {
+			return nil, err
+		}
+		feed.close = stopIDP
+	}
+
+	sim := simulator.New(simCfg)
 	ln, err := net.Listen("tcp", opts.listen)
 	if err != nil {
 		sim.Close()
+		feed.close()
 		return nil, fmt.Errorf("start simulator: %w", err)
 	}
 	server := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
@@ -94,20 +128,76 @@ func startDemo(opts demoOptions, logger *slog.Logger) (*demoFeed, error) {
 	logger.Info("Simulator listening", "address", ln.Addr().String())
 	stopDropping := dropSessionsEvery(sim, opts.dropEvery, logger)
 
-	password := base64.StdEncoding.EncodeToString([]byte(apiKey + ":" + secretKey))
-	return &demoFeed{
-		url: &url.URL{
-			Scheme: "ws",
-			Host:   ln.Addr().String(),
-			Path:   protocol.PathDataTransmitter,
+	feed.url = &url.URL{
+		Scheme: "ws",
+		Host:   ln.Addr().String(),
+		Path:   protocol.PathDataTransmitter,
+	}
+	stopIDP := feed.close
+	feed.close = func() {
+		stopDropping()
+		sim.Close()
+		_ = server.Close()
+		stopIDP()
+	}
+	return feed, nil
+}
+
+// startDemoIDP starts the test IDP of --demo.idp on loopback with a user
+// made up for this run, makes the simulator accept only its tokens and end
+// sessions whose token expired, and gives the feed an IDP credential source
+// that signs in at the IDP's login page and refreshes its token in the
+// background. The returned function stops both.
+func startDemoIDP(
+	lifetime time.Duration,
+	simCfg *simulator.Config,
+	feed *demoFeed,
+	logger *slog.Logger,
+) (func(), error) {
+	if lifetime < time.Second {
+		return nil, errors.New("--demo.idp.token-lifetime must be at least 1s")
+	}
+	const username = "demo.reader"
+	password := randomHex(16)
+	idp := idptest.NewServer(idptest.Config{
+		Users:               map[string]string{username: password},
+		AccessTokenLifetime: lifetime,
+	})
+	simCfg.Authenticate = func(form protocol.Form, feedPassword string) bool {
+		return idp.ValidFeedPassword(feedPassword, form)
+	}
+	simCfg.TokenExpiry = idp.FeedTokenExpiry
+
+	src, err := auth.NewIDP(auth.IDPConfig{
+		IssuerURL:   idp.URL,
+		ClientID:    "acqueon-exporter",
+		RedirectURL: idptest.DefaultRedirectURL,
+		Username:    username,
+		Password: auth.SecretRef{
+			Name:      "demo IDP password",
+			Env:       "ACQUEON_DEMO_IDP_PASSWORD",
+			LookupEnv: func(string) (string, bool) { return password, true },
 		},
-		user:        user,
-		credentials: auth.NewStatic(password),
-		close: func() {
-			stopDropping()
-			sim.Close()
-			_ = server.Close()
-		},
+		Grant:  auth.GrantForm,
+		Logger: logger.With("credential", "demo_idp"),
+	})
+	if err != nil {
+		idp.Close()
+		return nil, fmt.Errorf("demo IDP: %w", err)
+	}
+	logger.Info("Test IDP listening", "issuer", idp.URL, "token_lifetime", lifetime.Truncate(time.Second))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		_ = src.Run(ctx)
+	}()
+	feed.credentials, feed.collector = src, src
+	return func() {
+		cancel()
+		<-refreshed
+		idp.Close()
 	}, nil
 }
 
