@@ -246,13 +246,23 @@ type exporterOptions struct {
 	collector   func(*collector.Options)
 	// register adds collectors besides the session's and the collector.
 	register []prometheus.Collector
+	// logs receives the log; nil means a new buffer.
+	logs *logBuffer
+}
+
+// testLogger logs at debug level, as text, to b.
+func testLogger(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // startExporter builds and runs the exporter against opts.url.
 func startExporter(t *testing.T, opts exporterOptions) *exporter {
 	t.Helper()
-	e := &exporter{reg: prometheus.NewRegistry(), logs: &logBuffer{}, done: make(chan error, 1)}
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := &exporter{reg: prometheus.NewRegistry(), logs: opts.logs, done: make(chan error, 1)}
+	if e.logs == nil {
+		e.logs = &logBuffer{}
+	}
+	logger := testLogger(e.logs)
 
 	collOpts := collector.Options{
 		EntityTTL: time.Minute,
