@@ -122,7 +122,10 @@ type IDPConfig struct {
 	RefreshFraction float64
 	// MinRefreshMargin is the least time before expiry at which a token is
 	// refreshed; zero means 10s, what golang.org/x/oauth2 keeps. Tests set
-	// it lower.
+	// it lower. A session replaces itself shortly before its token expires
+	// (wsclient's TokenRenewalLead, 10s by default) and then asks for a
+	// password: keep this margin at least that long, so that the new
+	// session gets a new token.
 	MinRefreshMargin time.Duration
 	// RetryInterval is Run's first wait after a failed attempt; it doubles
 	// up to MaxRetryInterval. Zero means 5s and 5m.
