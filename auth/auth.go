@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 )
@@ -32,6 +33,11 @@ type Source interface {
 // ErrNoSecret is returned when a secret is configured neither by file nor
 // by environment variable, or is empty.
 var ErrNoSecret = errors.New("secret not configured")
+
+// ErrInsecureFile is returned for a secret file that others than its
+// owner and group may write: anyone on the host could put their own
+// credential in it.
+var ErrInsecureFile = errors.New("secret file is writable by others")
 
 // SecretRef says where one secret is read from: a file, else an
 // environment variable. It is read at every use, so a rotated file takes
@@ -59,9 +65,14 @@ func (r SecretRef) Configured() bool {
 }
 
 // Read returns the secret. Errors name the file or variable, never the
-// content.
+// content. A file that others may write is refused (ErrInsecureFile), as
+// ssh refuses such key files; one that others may read is accepted (see
+// warnIfShared).
 func (r SecretRef) Read() (Secret, error) {
 	if r.File != "" {
+		if err := checkNotWorldWritable(r.File); err != nil {
+			return "", fmt.Errorf("read %s: %w", r.Name, err)
+		}
 		b, err := os.ReadFile(r.File)
 		if err != nil {
 			return "", fmt.Errorf("read %s: %w", r.Name, err)
@@ -78,6 +89,21 @@ func (r SecretRef) Read() (Secret, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: %w (give a file, or set %s)", r.Name, ErrNoSecret, r.Env)
+}
+
+// checkNotWorldWritable refuses a file that others may write. The mode
+// of the file a symbolic link points to counts, as with secrets mounted
+// into containers.
+func checkNotWorldWritable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err // ReadFile reports it the usual way
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("%w: %s has mode %s; remove write access for others (chmod o-w)",
+			ErrInsecureFile, path, fi.Mode().Perm())
+	}
+	return nil
 }
 
 func (r SecretRef) lookupEnv(key string) (string, bool) {
@@ -106,10 +132,16 @@ func (s Secret) Reveal() string { return string(s) }
 
 // APIKey is a Source for API-key credentials generated in Campaign Manager.
 // The password is base64(apikey:secretkey) on both URL forms. Both files
-// are read at every connect.
+// are read at every connect. Use it by pointer.
 type APIKey struct {
 	Key    SecretRef
 	Secret SecretRef
+	// Logger receives a warning, once per file, when a key file can be
+	// read by group or others; nil warns nowhere.
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	warned map[string]bool
 }
 
 // Password returns base64(apikey + ":" + secretkey).
@@ -122,11 +154,35 @@ func (a *APIKey) Password(_ context.Context, _ protocol.Form) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	a.warnOnce(a.Key)
+	a.warnOnce(a.Secret)
 	return base64.StdEncoding.EncodeToString([]byte(key.Reveal() + ":" + secret.Reveal())), nil
 }
 
 // Rejected does nothing: the files are read anew at every connect anyway.
 func (a *APIKey) Rejected() {}
+
+// warnOnce warns the first time ref's file is seen readable by group or
+// others.
+func (a *APIKey) warnOnce(ref SecretRef) {
+	if a.Logger == nil || ref.File == "" {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.warned[ref.File] {
+		return
+	}
+	fi, err := os.Stat(ref.File)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	a.warned[ref.File] = true
+	warnIfShared(ref.File, ref.Name, a.Logger)
+}
 
 // Static is a Source with a fixed, already encoded password, such as the
 // one a user wrote into the feed URL in the vendor's
