@@ -9,7 +9,6 @@ package collector
 import (
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -53,6 +52,14 @@ const (
 	reasonTooLarge = "too_large"
 )
 
+// DefaultMaxSeries is the most vendor series a Collector holds when
+// Options.MaxSeries is zero.
+const DefaultMaxSeries = 1_000_000
+
+// DefaultMaxLabelValueLength is the longest label value, in bytes, that a
+// Collector exports whole when Options.MaxLabelValueLength is zero.
+const DefaultMaxLabelValueLength = 1024
+
 // Options configure a Collector.
 type Options struct {
 	// Mapping says how payloads become metrics; nil means the embedded
@@ -64,6 +71,16 @@ type Options struct {
 	// OptionalLabels names the optional labels of the mapping to turn on,
 	// such as "agent" for the agent's name.
 	OptionalLabels []string
+	// MaxSeries caps the vendor series held; zero means DefaultMaxSeries,
+	// a negative value no cap. A message that would exceed it keeps the
+	// first entities of the sections it carries, in label order, and the
+	// series left out count in acqueon_exporter_dropped_series_total.
+	MaxSeries int
+	// MaxLabelValueLength is the longest label value, in bytes, taken
+	// from the feed; zero means DefaultMaxLabelValueLength. Longer values
+	// are cut at a character boundary and counted in
+	// acqueon_exporter_truncated_label_values_total.
+	MaxLabelValueLength int
 	// Logger receives the collector's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for expiry; nil means time.Now.
@@ -72,80 +89,51 @@ type Options struct {
 
 // Collector is a prometheus.Collector of the feed's metrics and of the
 // exporter's own counters about the frames it took. HandleFrame must be
-// called from one goroutine at a time; Collect and Describe may run
-// concurrently with it and with each other.
+// called from one goroutine at a time; Collect, Describe and the
+// Gatherer's Gather may run concurrently with it and with each other, and
+// never wait for it.
 type Collector struct {
-	mapping  *Mapping
-	messages map[string]*messagePlan
-	sections []*sectionPlan // the plans of all messages; snapshot index
-	descs    []*prometheus.Desc
-	maxLabel int // the most labels of any vendor metric
-	ttl      time.Duration
-	logger   *slog.Logger
-	now      func() time.Time
+	ttl         time.Duration
+	maxSeries   int
+	maxLabelLen int
+	logger      *slog.Logger
+	now         func() time.Time
 
+	// snapshot holds the entities and the plan they were read with.
 	snapshot atomic.Pointer[snapshot]
 
-	// plans guards mapping, messages, sections, descs and maxLabel, which
-	// change only when a mapping from SetMapping is installed (under
-	// ingest too); scrapes read-lock it.
-	plans sync.RWMutex
-	// pending is the collector planned for a mapping that SetMapping
-	// accepted and the next frame installs; guarded by ingest.
-	pending *Collector
-
 	ingest sync.Mutex // serialises HandleFrame, which swaps the snapshot
+	// pending is the plan for a mapping that SetMapping accepted and the
+	// next frame installs; guarded by ingest.
+	pending *plan
 	// loggedUnmapped holds the unmapped fields already logged; guarded
 	// by ingest.
 	loggedUnmapped map[string]bool
+	// dataBuf holds the last unquoted Data; guarded by ingest.
+	dataBuf []byte
 
-	messageTypes  *labelCap
-	errorReasons  *labelCap
-	messagesTotal *prometheus.CounterVec
-	errorsTotal   *prometheus.CounterVec
-	unmappedTotal *prometheus.CounterVec
-	invalidTotal  *prometheus.CounterVec
+	// idle holds expositions for the next scrapes; guarded by idleMu.
+	idleMu sync.Mutex
+	idle   []*familySet
+	// one and zero are the samples of state series.
+	one, zero float64
+
+	messageTypes   *labelCap
+	errorReasons   *labelCap
+	messagesTotal  *prometheus.CounterVec
+	errorsTotal    *prometheus.CounterVec
+	unmappedTotal  *prometheus.CounterVec
+	invalidTotal   *prometheus.CounterVec
+	truncatedTotal *prometheus.CounterVec
+	droppedTotal   *prometheus.CounterVec
 	// lastMessage holds the float64 bits of the Unix time of the last
 	// frame; 0 until one arrives, when the gauge is not exported.
 	lastMessage     atomic.Uint64
 	lastMessageDesc *prometheus.Desc
 	seriesDesc      *prometheus.Desc
-}
-
-// messagePlan is a message rule with the place of its sections among the
-// collector's.
-type messagePlan struct {
-	rule  *messageRule
-	first int
-}
-
-// sectionPlan is a section rule fitted to the options: the labels that are
-// on, and where each value is stored in an entity.
-type sectionPlan struct {
-	rule      *sectionRule
-	labels    []labelRule // entity labels that are on; slots 0..len-1
-	sortSlots []int       // those slots in label name order
-	metrics   []metricPlan
-	slots     int // label values stored per entity
-}
-
-// metricPlan is a metric rule fitted to the options.
-type metricPlan struct {
-	rule      *metricRule
-	desc      *prometheus.Desc
-	valueType prometheus.ValueType
-	labels    []labelRule // own labels that are on; slots first..first+len-1
-	first     int
-	stateSlot int // slot of the current state; -1 for no state
-	statePos  int // position of the state label in sources
-	sources   []labelSource
-}
-
-// labelSource says where the value of one label of a desc comes from:
-// a slot of the entity, or a fixed value when slot is -1.
-type labelSource struct {
-	slot  int
-	fixed string
+	// own gathers the exporter's own metrics but the series gauge, for
+	// the Gatherer.
+	own *prometheus.Registry
 }
 
 // New returns a collector for the options' mapping. It fails when
@@ -167,12 +155,19 @@ func New(opts Options) (*Collector, error) {
 	}
 
 	c := &Collector{
-		mapping:        m,
-		messages:       map[string]*messagePlan{},
 		ttl:            positiveOr(opts.EntityTTL, DefaultEntityTTL),
+		maxSeries:      opts.MaxSeries,
+		maxLabelLen:    opts.MaxLabelValueLength,
 		logger:         opts.Logger,
 		now:            opts.Now,
 		loggedUnmapped: map[string]bool{},
+		one:            1,
+	}
+	if c.maxSeries == 0 {
+		c.maxSeries = DefaultMaxSeries
+	}
+	if c.maxLabelLen <= 0 {
+		c.maxLabelLen = DefaultMaxLabelValueLength
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -180,8 +175,8 @@ func New(opts Options) (*Collector, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	c.plan(on)
-	c.snapshot.Store(&snapshot{sections: make([]*sectionState, len(c.sections))})
+	pl := newPlan(m, on, c.maxLabelLen)
+	c.snapshot.Store(&snapshot{plan: pl, sections: make([]*sectionState, len(pl.sections))})
 	c.initSelfMetrics()
 	return c, nil
 }
@@ -193,83 +188,8 @@ func positiveOr(d, def time.Duration) time.Duration {
 	return d
 }
 
-// plan fits every section and metric rule to the optional labels that
-// are on, and builds one desc per metric name.
-func (c *Collector) plan(on map[string]bool) {
-	descs := map[string]*prometheus.Desc{}
-	for _, t := range c.mapping.types {
-		rule := c.mapping.messages[t]
-		c.messages[t] = &messagePlan{rule: rule, first: len(c.sections)}
-		for _, s := range rule.sections {
-			c.sections = append(c.sections, c.planSection(s, on, descs))
-		}
-	}
-}
-
-func (c *Collector) planSection(rule *sectionRule, on map[string]bool, descs map[string]*prometheus.Desc) *sectionPlan {
-	p := &sectionPlan{rule: rule, labels: activeLabels(rule.labels, on)}
-	entitySlots := map[string]labelSource{}
-	for i, l := range p.labels {
-		entitySlots[l.name] = labelSource{slot: i}
-	}
-	p.slots = len(p.labels)
-	for _, name := range slices.Sorted(maps.Keys(entitySlots)) {
-		p.sortSlots = append(p.sortSlots, entitySlots[name].slot)
-	}
-
-	for _, r := range rule.metrics {
-		mp := metricPlan{rule: r, labels: activeLabels(r.labels, on), first: p.slots, stateSlot: -1, statePos: -1}
-		mp.valueType = prometheus.GaugeValue
-		if r.counter {
-			mp.valueType = prometheus.CounterValue
-		}
-		sources := maps.Clone(entitySlots)
-		for i, l := range mp.labels {
-			sources[l.name] = labelSource{slot: mp.first + i}
-		}
-		p.slots += len(mp.labels)
-		if r.state != nil {
-			mp.stateSlot = p.slots
-			sources[r.state.label.name] = labelSource{slot: mp.stateSlot}
-			p.slots++
-		}
-		for _, f := range r.fixed {
-			sources[f.name] = labelSource{slot: -1, fixed: f.value}
-		}
-
-		// Labels in name order, so that entries sharing a metric name,
-		// which the mapping holds to the same label names, share a desc.
-		names := slices.Sorted(maps.Keys(sources))
-		for i, name := range names {
-			mp.sources = append(mp.sources, sources[name])
-			if r.state != nil && name == r.state.label.name {
-				mp.statePos = i
-			}
-		}
-		c.maxLabel = max(c.maxLabel, len(names))
-		mp.desc = descs[r.name]
-		if mp.desc == nil {
-			mp.desc = prometheus.NewDesc(r.name, r.help, names, nil)
-			descs[r.name] = mp.desc
-			c.descs = append(c.descs, mp.desc)
-		}
-		p.metrics = append(p.metrics, mp)
-	}
-	return p
-}
-
-func activeLabels(labels []labelRule, on map[string]bool) []labelRule {
-	var active []labelRule
-	for _, l := range labels {
-		if !l.optional || on[l.name] {
-			active = append(active, l)
-		}
-	}
-	return active
-}
-
 func (c *Collector) initSelfMetrics() {
-	c.messageTypes = newLabelCap(maxMessageTypes, maxCappedLabelLen, c.mapping.types...)
+	c.messageTypes = newLabelCap(maxMessageTypes, maxCappedLabelLen, c.snapshot.Load().plan.mapping.types...)
 	c.errorReasons = newLabelCap(maxDiscardReasons, maxCappedLabelLen, ReasonMalformed, reasonTooLarge, ReasonMapping)
 
 	c.messagesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -291,133 +211,86 @@ func (c *Collector) initSelfMetrics() {
 		Help: "Mapped field values that could not be read (text that is no number, a list or object where a " +
 			"value belongs) and so gave no sample or an empty label, by MessageType.",
 	}, []string{"message_type"})
+	c.truncatedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "acqueon_exporter_truncated_label_values_total",
+		Help: fmt.Sprintf("Label values from the feed cut to the longest allowed (%d bytes), by MessageType.", c.maxLabelLen),
+	}, []string{"message_type"})
+	c.droppedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "acqueon_exporter_dropped_series_total",
+		Help: "Vendor series left out of the snapshot because it would have held more than the limit, " +
+			"added up over the messages that published a snapshot, by MessageType.",
+	}, []string{"message_type"})
 	c.lastMessageDesc = prometheus.NewDesc("acqueon_exporter_last_message_timestamp_seconds",
 		"Unix time when the last frame arrived from the feed.", nil, nil)
-	c.seriesDesc = prometheus.NewDesc("acqueon_exporter_series",
-		"Vendor series built from the snapshot by this scrape.", nil, nil)
+	c.seriesDesc = prometheus.NewDesc(seriesMetricName, seriesMetricHelp, nil, nil)
 
 	for _, reason := range []string{ReasonMalformed, reasonTooLarge, ReasonMapping} {
 		c.errorsTotal.WithLabelValues(reason)
 	}
-	for _, t := range c.mapping.types {
-		c.messagesTotal.WithLabelValues(t)
-		c.unmappedTotal.WithLabelValues(t)
-		c.invalidTotal.WithLabelValues(t)
+	for _, t := range c.snapshot.Load().plan.mapping.types {
+		c.seedMessageType(t)
+	}
+	c.own = prometheus.NewRegistry()
+	c.own.MustRegister(ownMetrics{c})
+}
+
+// seedMessageType starts the series of a mapped message type at 0.
+func (c *Collector) seedMessageType(t string) {
+	for _, v := range c.typeVecs() {
+		v.WithLabelValues(t)
 	}
 }
 
-// Describe sends the desc of every metric the collector can produce.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, v := range c.selfVecs() {
+func (c *Collector) typeVecs() []*prometheus.CounterVec {
+	return []*prometheus.CounterVec{c.messagesTotal, c.unmappedTotal, c.invalidTotal, c.truncatedTotal, c.droppedTotal}
+}
+
+// ownMetrics are the exporter's own metrics but the series gauge.
+type ownMetrics struct{ c *Collector }
+
+// Describe sends the descs of the exporter's own metrics.
+func (o ownMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, v := range o.c.selfVecs() {
 		v.Describe(ch)
 	}
-	ch <- c.lastMessageDesc
+	ch <- o.c.lastMessageDesc
+}
+
+// Collect sends the exporter's own metrics.
+func (o ownMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, v := range o.c.selfVecs() {
+		v.Collect(ch)
+	}
+	if bits := o.c.lastMessage.Load(); bits != 0 {
+		ch <- prometheus.MustNewConstMetric(o.c.lastMessageDesc, prometheus.GaugeValue, math.Float64frombits(bits))
+	}
+}
+
+// Names of the series gauge, which the Gatherer builds itself.
+const (
+	seriesMetricName = "acqueon_exporter_series"
+	seriesMetricHelp = "Vendor series built from the snapshot by this scrape."
+)
+
+// Describe sends the desc of every metric the collector can produce.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	ownMetrics{c}.Describe(ch)
 	ch <- c.seriesDesc
-	c.plans.RLock()
-	defer c.plans.RUnlock()
-	for _, d := range c.descs {
+	for _, d := range c.snapshot.Load().plan.descs {
 		ch <- d
 	}
 }
 
-// Collect sends the exporter's own metrics and builds the vendor metrics
-// from the current snapshot. It never waits for ingest.
+// Collect sends the exporter's own metrics and the vendor metrics of the
+// current snapshot. It never waits for ingest.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, v := range c.selfVecs() {
-		v.Collect(ch)
-	}
-	if bits := c.lastMessage.Load(); bits != 0 {
-		ch <- prometheus.MustNewConstMetric(c.lastMessageDesc, prometheus.GaugeValue, math.Float64frombits(bits))
-	}
+	ownMetrics{c}.Collect(ch)
 	n := c.collectVendor(ch)
 	ch <- prometheus.MustNewConstMetric(c.seriesDesc, prometheus.GaugeValue, float64(n))
 }
 
 func (c *Collector) selfVecs() []*prometheus.CounterVec {
-	return []*prometheus.CounterVec{c.messagesTotal, c.errorsTotal, c.unmappedTotal, c.invalidTotal}
-}
-
-// collectVendor sends the series of every live section of the snapshot
-// and returns how many it sent.
-func (c *Collector) collectVendor(ch chan<- prometheus.Metric) int {
-	c.plans.RLock()
-	defer c.plans.RUnlock()
-	snap := c.snapshot.Load()
-	now := c.now()
-	values := make([]string, c.maxLabel)
-	n := 0
-	for i, st := range snap.sections {
-		if st.live(now, c.ttl) {
-			n += c.sections[i].collect(ch, st, values, c.logger)
-		}
+	return []*prometheus.CounterVec{
+		c.messagesTotal, c.errorsTotal, c.unmappedTotal, c.invalidTotal, c.truncatedTotal, c.droppedTotal,
 	}
-	return n
-}
-
-func (p *sectionPlan) collect(ch chan<- prometheus.Metric, st *sectionState, scratch []string, logger *slog.Logger) int {
-	n := 0
-	for ei := range st.entities {
-		e := &st.entities[ei]
-		for mi := range p.metrics {
-			n += p.metrics[mi].collect(ch, e, e.values[mi], scratch, logger)
-		}
-	}
-	return n
-}
-
-// collect sends the series of one metric rule for one entity. scratch is
-// reused for every series: a const metric copies the label values.
-func (m *metricPlan) collect(
-	ch chan<- prometheus.Metric,
-	e *entity,
-	value float64,
-	scratch []string,
-	logger *slog.Logger,
-) int {
-	values := scratch[:len(m.sources)]
-	for i, s := range m.sources {
-		if s.slot < 0 {
-			values[i] = s.fixed
-		} else {
-			values[i] = e.labels[s.slot]
-		}
-	}
-	if m.stateSlot < 0 {
-		if math.IsNaN(value) {
-			return 0
-		}
-		return m.send(ch, value, values, logger)
-	}
-
-	current := e.labels[m.stateSlot]
-	if current == "" {
-		return 0
-	}
-	n := 0
-	for _, known := range m.rule.state.known {
-		values[m.statePos] = known
-		n += m.send(ch, boolValue(known == current), values, logger)
-	}
-	if !slices.Contains(m.rule.state.known, current) {
-		values[m.statePos] = current
-		n += m.send(ch, 1, values, logger)
-	}
-	return n
-}
-
-func (m *metricPlan) send(ch chan<- prometheus.Metric, value float64, labels []string, logger *slog.Logger) int {
-	metric, err := prometheus.NewConstMetric(m.desc, m.valueType, value, labels...)
-	if err != nil {
-		logger.Debug("series skipped", "metric", m.rule.name, "err", err)
-		return 0
-	}
-	ch <- metric
-	return 1
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

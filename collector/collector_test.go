@@ -88,7 +88,7 @@ func TestEntitiesExpireAfterTTL(t *testing.T) {
 	// The next message prunes the expired section from the snapshot.
 	c.HandleFrame(metricsFrame(`{}`), clk.Now())
 	if st := c.snapshot.Load().sections[0]; st != nil {
-		t.Errorf("expired campaigns still held: %d entities", len(st.entities))
+		t.Errorf("expired campaigns still held: %d entities", st.entities)
 	}
 }
 

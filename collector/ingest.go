@@ -11,12 +11,18 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 )
 
 // errMismatch marks a payload that is JSON but does not fit the mapping.
 var errMismatch = errors.New("payload does not fit the mapping")
+
+// errRepeatedKey makes the streaming decoder hand a payload to the
+// map-based one, whose last-one-wins reading of a key that Data holds
+// twice it does not repeat.
+var errRepeatedKey = errors.New("a key of Data is repeated")
 
 // HandleFrame takes one frame of the feed. Every frame with a message type
 // is counted by type; a frame of a type the mapping names replaces the
@@ -32,27 +38,28 @@ func (c *Collector) HandleFrame(frame []byte, receivedAt time.Time) {
 	}
 	c.lastMessage.Store(math.Float64bits(float64(receivedAt.UnixNano()) / 1e9))
 
-	env, err := protocol.DecodeEnvelope(frame)
+	messageType, payload, err := c.readEnvelope(frame)
 	if err != nil {
 		c.reject(ReasonMalformed, "", err)
 		return
 	}
-	c.messagesTotal.WithLabelValues(c.messageTypes.value(env.MessageType)).Inc()
+	c.messagesTotal.WithLabelValues(c.messageTypes.value(messageType)).Inc()
 
-	plan := c.messages[env.MessageType]
+	old := c.snapshot.Load()
+	plan := old.plan.messages[messageType]
 	if plan == nil {
 		return
 	}
-	u, err := c.decodeMessage(plan, env)
+	u, err := c.decodeMessage(old.plan, plan, payload)
 	if err != nil {
 		reason := ReasonMalformed
 		if errors.Is(err, errMismatch) {
 			reason = ReasonMapping
 		}
-		c.reject(reason, env.MessageType, err)
+		c.reject(reason, messageType, err)
 		return
 	}
-	c.apply(u, receivedAt)
+	c.apply(old, u, receivedAt)
 }
 
 // DiscardFrame counts a frame the session could not hand over. It
@@ -66,14 +73,139 @@ func (c *Collector) reject(reason, messageType string, err error) {
 	c.logger.Debug("frame not used", "reason", reason, "message_type", messageType, "err", err)
 }
 
+// Envelope fields, as readEnvelope tells them apart.
+const (
+	envelopeOther = iota
+	envelopeText  // Sender, Receiver: strings that the collector does not use
+	envelopeMessageType
+	envelopeData
+	envelopeUnsure // a key only encoding/json's rules can place
+)
+
+// readEnvelope returns the message type of a frame and the JSON its Data
+// holds, nil for none, as protocol.DecodeEnvelope and Envelope.Payload
+// would, without copying the frame: it scans the frame once and unquotes
+// a string Data into a buffer it reuses. Frames whose keys need
+// encoding/json's case folding go through the protocol package instead.
+func (c *Collector) readEnvelope(frame []byte) (string, []byte, error) {
+	s := newJSONScanner(frame)
+	if s.peek() != '{' {
+		return slowEnvelope(frame)
+	}
+	s.open()
+	var typeSpan, dataSpan []byte
+	typePlain, wrongType := true, false
+	for first := true; s.next('}', &first); {
+		key, plain := s.key()
+		field := envelopeField(key, plain)
+		if field == envelopeUnsure {
+			return slowEnvelope(frame)
+		}
+		start, end, ok := s.skip()
+		if !ok {
+			break
+		}
+		value := frame[start:end]
+		switch field {
+		case envelopeText, envelopeMessageType:
+			if value[0] != '"' && value[0] != 'n' {
+				wrongType = true
+			}
+			if field == envelopeMessageType && value[0] == '"' {
+				typeSpan = value[1 : len(value)-1]
+				typePlain = bytes.IndexByte(typeSpan, '\\') < 0 && utf8.Valid(typeSpan)
+			}
+		case envelopeData:
+			dataSpan = value
+		}
+	}
+	if !s.end() {
+		return "", nil, fmt.Errorf("%w: %w", protocol.ErrMalformed, s.err())
+	}
+	if wrongType {
+		return slowEnvelope(frame)
+	}
+
+	var messageType string
+	if typePlain {
+		messageType = string(bytes.TrimSpace(typeSpan))
+	} else {
+		messageType = strings.TrimSpace(string(appendUnquoted(nil, typeSpan)))
+	}
+	if messageType == "" {
+		return "", nil, fmt.Errorf("%w: %w", protocol.ErrMalformed, protocol.ErrNoMessageType)
+	}
+	return messageType, c.payload(dataSpan), nil
+}
+
+// payload returns the JSON that Data holds, as Envelope.Payload does.
+func (c *Collector) payload(data []byte) []byte {
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	if data[0] != '"' {
+		return data
+	}
+	c.dataBuf = appendUnquoted(c.dataBuf[:0], data[1:len(data)-1])
+	if text := bytes.TrimSpace(c.dataBuf); len(text) > 0 {
+		return text
+	}
+	return nil
+}
+
+// envelopeField tells which field of protocol.Envelope a key sets. As in
+// encoding/json, an exact name wins and otherwise case does not matter;
+// non-ASCII and escaped keys are left to encoding/json.
+func envelopeField(key []byte, plain bool) int {
+	switch string(key) {
+	case "MessageType":
+		return envelopeMessageType
+	case "Data":
+		return envelopeData
+	case "Sender", "Receiver":
+		return envelopeText
+	}
+	if !plain {
+		return envelopeUnsure
+	}
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return envelopeUnsure
+		}
+	}
+	switch {
+	case bytes.EqualFold(key, []byte("MessageType")):
+		return envelopeMessageType
+	case bytes.EqualFold(key, []byte("Data")):
+		return envelopeData
+	case bytes.EqualFold(key, []byte("Sender")), bytes.EqualFold(key, []byte("Receiver")):
+		return envelopeText
+	}
+	return envelopeOther
+}
+
+// slowEnvelope reads a frame with the protocol package.
+func slowEnvelope(frame []byte) (string, []byte, error) {
+	env, err := protocol.DecodeEnvelope(frame)
+	if err != nil {
+		return "", nil, err
+	}
+	payload, err := env.Payload()
+	if err != nil {
+		return "", nil, err
+	}
+	return env.MessageType, payload, nil
+}
+
 // update is what one message changes, gathered before anything changes.
 type update struct {
 	plan     *messagePlan
 	sections []sectionUpdate
 	unmapped int // fields that no rule names, counted per occurrence
-	// unmappedNames holds some of those fields, distinct, for the log.
+	// unmappedNames holds some of those fields, distinct, not logged yet.
 	unmappedNames map[unmappedField]bool
 	invalid       int
+	truncated     int
 }
 
 // unmappedField names a field that the mapping lacks: a key of Data when
@@ -93,37 +225,108 @@ func (u *update) noteUnmapped(section, field string) {
 }
 
 type sectionUpdate struct {
-	index int // into Collector.sections
+	index int // into plan.sections
 	state *sectionState
 }
 
 // decodeMessage reads a whole message into an update. Errors wrap
 // protocol.ErrMalformed or errMismatch.
-func (c *Collector) decodeMessage(plan *messagePlan, env protocol.Envelope) (*update, error) {
-	payload, err := env.Payload()
-	if err != nil {
-		return nil, err
-	}
-	u := &update{plan: plan}
+func (c *Collector) decodeMessage(pl *plan, mp *messagePlan, payload []byte) (*update, error) {
+	u := &update{plan: mp}
 	if payload == nil {
 		return u, nil
 	}
-	var data map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &data); err != nil {
-		if syntax := (*json.SyntaxError)(nil); errors.As(err, &syntax) {
-			return nil, fmt.Errorf("%w: Data is not JSON: %w", protocol.ErrMalformed, err)
-		}
-		return nil, fmt.Errorf("%w: Data is not an object", errMismatch)
+	s := newJSONScanner(payload)
+	err := c.walkData(&s, u, pl)
+	if s.failed {
+		return nil, fmt.Errorf("%w: Data is not JSON: %w", protocol.ErrMalformed, s.err())
 	}
-	if err := c.walk(u, plan.rule.tree, data, ""); err != nil {
+	if errors.Is(err, errRepeatedKey) {
+		u = &update{plan: mp}
+		err = c.walkDataMap(u, pl, payload)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// walk reads the sections below node from obj, the object at path prefix,
-// and notes the keys that no section or ignored path names.
-func (c *Collector) walk(u *update, node *pathNode, obj map[string]json.RawMessage, prefix string) error {
+// walkData reads Data with the scanner. A syntax error anywhere wins over
+// any mismatch, as with encoding/json, so it reads to the end either way.
+func (c *Collector) walkData(s *jsonScanner, u *update, pl *plan) error {
+	switch s.peek() {
+	case 'n':
+		s.literal("null")
+		s.end()
+		return nil
+	case '{':
+		err := c.walkObject(s, u, pl, u.plan.rule.tree, "")
+		s.end()
+		return err
+	}
+	s.skip()
+	s.end()
+	return fmt.Errorf("%w: Data is not an object", errMismatch)
+}
+
+// walkObject reads the sections below node from the object at pos, the
+// object at path prefix, and notes the keys that no section or ignored
+// path names.
+func (c *Collector) walkObject(s *jsonScanner, u *update, pl *plan, node *pathNode, prefix string) error {
+	var firstErr error
+	var seen [][]byte
+	s.open()
+	for first := true; s.next('}', &first); {
+		rawKey, plain := s.key()
+		if s.failed {
+			return nil
+		}
+		key := string(rawKey)
+		if !plain {
+			key = string(appendUnquoted(nil, rawKey))
+		}
+		for _, k := range seen {
+			if string(k) == key {
+				firstErr = errRepeatedKey
+			}
+		}
+		seen = append(seen, []byte(key))
+
+		child := node.children[key]
+		var err error
+		switch next := s.peek(); {
+		case child == nil:
+			u.noteUnmapped("", prefix+key)
+			s.skip()
+		case child.ignored || next == 'n':
+			// An absent or null section changes nothing.
+			s.skip()
+		case child.section >= 0:
+			err = pl.sections[u.plan.first+child.section].decodeSection(s, u, u.plan.first+child.section)
+		case next == '{':
+			err = c.walkObject(s, u, pl, child, prefix+key+".")
+		default:
+			s.skip()
+			err = fmt.Errorf("%w: %s is not an object", errMismatch, prefix+key)
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// walkDataMap reads Data through maps, as encoding/json sees it; it takes
+// the payloads that walkData leaves to it.
+func (c *Collector) walkDataMap(u *update, pl *plan, payload []byte) error {
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &data); err != nil {
+		return fmt.Errorf("%w: Data is not an object", errMismatch)
+	}
+	return c.walkMap(u, pl, u.plan.rule.tree, data, "")
+}
+
+func (c *Collector) walkMap(u *update, pl *plan, node *pathNode, obj map[string]json.RawMessage, prefix string) error {
 	for key, raw := range obj {
 		child := node.children[key]
 		path := prefix + key
@@ -133,7 +336,9 @@ func (c *Collector) walk(u *update, node *pathNode, obj map[string]json.RawMessa
 		case child.ignored || isNull(raw):
 			// An absent or null section changes nothing.
 		case child.section >= 0:
-			if err := c.decodeSection(u, u.plan.first+child.section, raw); err != nil {
+			s := newJSONScanner(raw)
+			index := u.plan.first + child.section
+			if err := pl.sections[index].decodeSection(&s, u, index); err != nil {
 				return err
 			}
 		default:
@@ -141,7 +346,7 @@ func (c *Collector) walk(u *update, node *pathNode, obj map[string]json.RawMessa
 			if err := json.Unmarshal(raw, &inner); err != nil {
 				return fmt.Errorf("%w: %s is not an object", errMismatch, path)
 			}
-			if err := c.walk(u, child, inner, path+"."); err != nil {
+			if err := c.walkMap(u, pl, child, inner, path+"."); err != nil {
 				return err
 			}
 		}
@@ -149,116 +354,271 @@ func (c *Collector) walk(u *update, node *pathNode, obj map[string]json.RawMessa
 	return nil
 }
 
-// decodeSection reads the complete list of one kind of entity.
-func (c *Collector) decodeSection(u *update, index int, raw json.RawMessage) error {
-	p := c.sections[index]
-	var items []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// sectionDecoder is what ingest keeps of a section from one message to
+// the next: caches of label values and scratch space. Only ingest, which
+// is serialised, uses it.
+type sectionDecoder struct {
+	maxLabelLen int
+	// cache maps, per label slot, the text of a field to its label
+	// value, so that values seen before cost no allocation.
+	cache []map[string]fieldText
+	// lastEntities is the size of the section in the last message, to
+	// size the next.
+	lastEntities int
+	raws         [][]byte
+	slotTexts    []fieldText
+	unmappedSeen [][]byte
+	byKey        map[string]int32
+	order        []int32
+	rank         []int32
+	counts       []int32
+	logged       map[string]bool
+}
+
+// fieldText is a field's text with the label value made of it.
+type fieldText struct {
+	raw       string
+	value     string
+	invalid   bool // a list or object, not text
+	truncated bool
+}
+
+func newSectionDecoder(p *sectionPlan, maxLabelLen int) *sectionDecoder {
+	d := &sectionDecoder{
+		maxLabelLen: maxLabelLen,
+		cache:       make([]map[string]fieldText, p.slots),
+		raws:        make([][]byte, len(p.fieldIndex)),
+		slotTexts:   make([]fieldText, p.slots),
+		byKey:       map[string]int32{},
+		logged:      map[string]bool{},
+	}
+	for i := range d.cache {
+		d.cache[i] = map[string]fieldText{}
+	}
+	return d
+}
+
+// entityBatch collects the entities of one section of one message.
+type entityBatch struct {
+	labels []string
+	values []float64
+	n      int
+}
+
+// decodeSection reads the complete list of one kind of entity at pos. On
+// a mismatch it still reads to the end of the list, so that a syntax
+// error after it is found.
+func (p *sectionPlan) decodeSection(s *jsonScanner, u *update, index int) error {
+	if s.peek() != '[' {
+		s.skip()
 		return fmt.Errorf("%w: %s is not a list of objects", errMismatch, p.rule.path)
 	}
-
-	st := &sectionState{entities: make([]entity, 0, len(items))}
-	// One backing array for all entities of the section: fewer, larger
-	// allocations for feeds with many entities.
-	labels := make([]string, len(items)*p.slots)
-	values := make([]float64, len(items)*len(p.metrics))
-	byKey := make(map[string]int, len(items))
-	for i, obj := range items {
-		if obj == nil {
-			return fmt.Errorf("%w: %s[%d] is not an object", errMismatch, p.rule.path, i)
-		}
-		key, err := p.key(obj)
-		if err != nil {
-			return fmt.Errorf("%w: %s[%d]: %w", errMismatch, p.rule.path, i, err)
-		}
-		e := entity{
-			labels: labels[i*p.slots : (i+1)*p.slots : (i+1)*p.slots],
-			values: values[i*len(p.metrics) : (i+1)*len(p.metrics) : (i+1)*len(p.metrics)],
-		}
-		p.decodeEntity(u, obj, e)
-
-		// A key listed twice: the later entry wins, as a later message would.
-		if j, ok := byKey[key]; ok {
-			st.entities[j] = e
+	d := p.dec
+	b := &entityBatch{
+		labels: make([]string, 0, d.lastEntities*p.slots),
+		values: make([]float64, 0, d.lastEntities*len(p.metrics)),
+	}
+	clear(d.byKey)
+	var err error
+	s.open()
+	for i, first := 0, true; s.next(']', &first); i++ {
+		if err != nil || s.peek() != '{' {
+			s.skip()
+			if err == nil {
+				err = fmt.Errorf("%w: %s[%d] is not an object", errMismatch, p.rule.path, i)
+			}
 			continue
 		}
-		byKey[key] = len(st.entities)
-		st.entities = append(st.entities, e)
+		if !p.readEntity(s) {
+			break
+		}
+		if e := p.addEntity(u, b); e != nil {
+			err = fmt.Errorf("%w: %s[%d]: %w", errMismatch, p.rule.path, i, e)
+		}
 	}
-	p.sortEntities(st.entities)
-	u.sections = append(u.sections, sectionUpdate{index: index, state: st})
+	if err != nil || s.failed {
+		return err
+	}
+	d.lastEntities = b.n
+	u.sections = append(u.sections, sectionUpdate{index: index, state: p.finishSection(b)})
 	return nil
 }
 
-// sortEntities orders entities by their labels in label name order, the
-// order in which a registry sorts series: the scrape's sort then finds
-// them nearly sorted and is cheap, once per message instead of per scrape.
-func (p *sectionPlan) sortEntities(entities []entity) {
-	slices.SortFunc(entities, func(a, b entity) int {
-		for _, slot := range p.sortSlots {
-			if c := strings.Compare(a.labels[slot], b.labels[slot]); c != 0 {
-				return c
-			}
+// readEntity reads the object at pos into the decoder's raws, the last
+// value of each known field, and its unknown fields into unmappedSeen.
+func (p *sectionPlan) readEntity(s *jsonScanner) bool {
+	d := p.dec
+	clear(d.raws)
+	d.unmappedSeen = d.unmappedSeen[:0]
+	s.open()
+	for first := true; s.next('}', &first); {
+		rawKey, plain := s.key()
+		if s.failed {
+			return false
 		}
-		return 0
-	})
+		key := rawKey
+		if !plain {
+			key = appendUnquoted(nil, rawKey)
+		}
+		field, known := p.fieldIndex[string(key)]
+		start, end, ok := s.skip()
+		if !ok {
+			return false
+		}
+		if known {
+			d.raws[field] = s.data[start:end]
+		} else if !slices.ContainsFunc(d.unmappedSeen, func(k []byte) bool { return bytes.Equal(k, key) }) {
+			d.unmappedSeen = append(d.unmappedSeen, key)
+		}
+	}
+	return !s.failed
 }
 
-// key returns the identity of an entity: its key fields, joined.
-func (p *sectionPlan) key(obj map[string]json.RawMessage) (string, error) {
+// addEntity converts the entity in the decoder's raws and adds it to b;
+// an entity whose key was seen before in the message replaces the
+// earlier one, as a later message would.
+func (p *sectionPlan) addEntity(u *update, b *entityBatch) error {
+	d := p.dec
+	for slot := range p.slots {
+		t := d.labelOf(slot, p.slotRules[slot], d.raws[p.slotField[slot]])
+		d.slotTexts[slot] = t
+		if t.invalid {
+			u.invalid++
+		}
+		if t.truncated {
+			u.truncated++
+		}
+		b.labels = append(b.labels, t.value)
+	}
+	for mi := range p.metrics {
+		b.values = append(b.values, u.sample(p.metrics[mi].rule, p.rawOf(p.metricField[mi])))
+	}
+	for _, field := range d.unmappedSeen {
+		if !d.logged[string(field)] {
+			u.noteUnmapped(p.rule.path, string(field))
+		} else {
+			u.unmapped++
+		}
+	}
+
+	key, err := p.key()
+	if err != nil {
+		return err
+	}
+	i := int32(b.n)
+	if j, ok := d.byKey[key]; ok {
+		// A key listed twice: the later entry wins, in the earlier place.
+		copy(b.labels[int(j)*p.slots:], b.labels[int(i)*p.slots:])
+		copy(b.values[int(j)*len(p.metrics):], b.values[int(i)*len(p.metrics):])
+		b.labels = b.labels[:int(i)*p.slots]
+		b.values = b.values[:int(i)*len(p.metrics)]
+		return nil
+	}
+	d.byKey[key] = i
+	b.n++
+	return nil
+}
+
+func (p *sectionPlan) rawOf(field int) []byte {
+	if field < 0 {
+		return nil
+	}
+	return p.dec.raws[field]
+}
+
+// key returns the identity of the entity in the decoder: its key fields'
+// text, joined.
+func (p *sectionPlan) key() (string, error) {
+	d := p.dec
 	var key strings.Builder
-	for i, field := range p.rule.key {
-		s, ok := scalarText(obj[field])
-		if !ok || s == "" {
-			return "", fmt.Errorf("key field %s missing, empty or not a scalar", field)
+	for i, slot := range p.keySlots {
+		t := d.slotTexts[slot]
+		if t.invalid || t.raw == "" {
+			return "", fmt.Errorf("key field %s missing, empty or not a scalar", p.rule.key[i])
+		}
+		if len(p.keySlots) == 1 {
+			return t.raw, nil
 		}
 		if i > 0 {
 			key.WriteByte(0)
 		}
-		key.WriteString(s)
+		key.WriteString(t.raw)
 	}
 	return key.String(), nil
 }
 
-// decodeEntity fills e, whose slices are sized by the plan, from obj.
-func (p *sectionPlan) decodeEntity(u *update, obj map[string]json.RawMessage, e entity) {
-	for i := range p.labels {
-		e.labels[i] = u.label(&p.labels[i], obj)
+// labelOf returns the text of a field and the label value of rule for
+// it: "" for a missing or null field, and for a list or object (invalid).
+func (d *sectionDecoder) labelOf(slot int, rule *labelRule, raw []byte) fieldText {
+	text, plain := rawText(raw)
+	if text == nil {
+		return fieldText{invalid: true}
 	}
-	for mi := range p.metrics {
-		m := &p.metrics[mi]
-		for i := range m.labels {
-			e.labels[m.first+i] = u.label(&m.labels[i], obj)
-		}
-		if m.stateSlot >= 0 {
-			e.labels[m.stateSlot] = u.label(&m.rule.state.label, obj)
-		}
-		e.values[mi] = u.sample(m.rule, obj)
-	}
-	for field := range obj {
-		if !p.rule.known[field] {
-			u.noteUnmapped(p.rule.path, field)
+	cache := d.cache[slot]
+	if plain {
+		if t, ok := cache[string(text)]; ok {
+			return t
 		}
 	}
+	var s string
+	if plain {
+		s = string(text)
+	} else if err := json.Unmarshal(raw, &s); err != nil {
+		return fieldText{invalid: true}
+	}
+	t := fieldText{raw: s, value: rule.value(s)}
+	if len(t.value) > d.maxLabelLen {
+		t.value, t.truncated = truncateUTF8(t.value, d.maxLabelLen), true
+	}
+	if plain {
+		if len(cache) >= max(2*d.lastEntities, 1024) {
+			// Values the feed no longer sends would pile up.
+			clear(cache)
+		}
+		cache[s] = t
+	}
+	return t
 }
 
-// label returns the label value of rule's field in obj; "" when the
-// field is missing, null or not a scalar (the last counted as invalid).
-func (u *update) label(rule *labelRule, obj map[string]json.RawMessage) string {
-	s, ok := scalarText(obj[rule.field])
-	if !ok {
-		u.invalid++
-		return ""
+// rawText returns the text of a JSON scalar without copying it: a
+// string's content, a number's digits, true or false; empty for missing
+// and null, nil for a list or object. plain is false for a string whose
+// content needs unescaping or is not valid UTF-8.
+func rawText(raw []byte) (text []byte, plain bool) {
+	if len(raw) == 0 {
+		return []byte{}, true
 	}
-	return rule.value(s)
+	switch raw[0] {
+	case '{', '[':
+		return nil, false
+	case 'n':
+		return []byte{}, true
+	case '"':
+		inner := raw[1 : len(raw)-1]
+		return inner, bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
+	}
+	return raw, true
 }
 
-// sample returns the value of a metric rule for obj; NaN means no sample.
-func (u *update) sample(rule *metricRule, obj map[string]json.RawMessage) float64 {
+// truncateUTF8 cuts s to at most n bytes, at a rune boundary.
+func truncateUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// sample returns the value of a metric rule for a field; NaN means no
+// sample.
+func (u *update) sample(rule *metricRule, raw []byte) float64 {
 	if rule.field == "" {
 		return 1
 	}
-	v, ok, invalid := number(obj[rule.field], rule.values)
+	v, ok, invalid := number(raw, rule.values)
 	if invalid {
 		u.invalid++
 	}
@@ -281,7 +641,7 @@ func (u *update) sample(rule *metricRule, obj map[string]json.RawMessage) float6
 // string of the value map, or a boolean (1 or 0). Missing, null and ""
 // give no sample (ok false); anything else gives no sample either and is
 // invalid. NaN and infinities are never samples.
-func number(raw json.RawMessage, values map[string]float64) (v float64, ok, invalid bool) {
+func number(raw []byte, values map[string]float64) (v float64, ok, invalid bool) {
 	if len(raw) == 0 {
 		return 0, false, false
 	}
@@ -295,7 +655,13 @@ func number(raw json.RawMessage, values map[string]float64) (v float64, ok, inva
 	case '{', '[':
 		return 0, false, true
 	case '"':
-		s, _ := scalarText(raw)
+		text, plain := rawText(raw)
+		s := transient(text)
+		if !plain {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return 0, false, true
+			}
+		}
 		s = strings.TrimSpace(s)
 		if s == "" {
 			return 0, false, false
@@ -306,13 +672,23 @@ func number(raw json.RawMessage, values map[string]float64) (v float64, ok, inva
 		if !isDecimal(s) {
 			return 0, false, true
 		}
-		raw = json.RawMessage(s)
+		return parseNumber(s)
 	}
-	v, err := strconv.ParseFloat(string(raw), 64)
+	return parseNumber(transient(raw))
+}
+
+func parseNumber(s string) (v float64, ok, invalid bool) {
+	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, false, true
 	}
 	return v, true, false
+}
+
+// transient views b as a string without copying, for calls that do not
+// keep their argument (strconv copies the text into its errors).
+func transient(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // isDecimal reports whether s holds only what a decimal number may, so
@@ -329,43 +705,11 @@ func isDecimal(s string) bool {
 	return true
 }
 
-// scalarText returns the text of a JSON scalar: a string's content, a
-// number's digits, true or false; "" for missing and null. ok is false
-// for an object or a list.
-func scalarText(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 {
-		return "", true
-	}
-	switch raw[0] {
-	case '{', '[':
-		return "", false
-	case 'n':
-		return "", true
-	case '"':
-		inner := raw[1 : len(raw)-1]
-		if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-			return string(inner), true
-		}
-		// Escapes, or invalid UTF-8 that the decoder replaces.
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", false
-		}
-		return s, true
-	}
-	return string(raw), true
-}
-
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
-}
-
 // apply publishes a new snapshot with the update's sections, and drops
 // sections that have not been sent for the entity TTL.
-func (c *Collector) apply(u *update, receivedAt time.Time) {
+func (c *Collector) apply(old *snapshot, u *update, receivedAt time.Time) {
 	now := c.now()
-	old := c.snapshot.Load()
-	next := &snapshot{sections: make([]*sectionState, len(old.sections))}
+	next := &snapshot{plan: old.plan, sections: make([]*sectionState, len(old.sections))}
 	for i, st := range old.sections {
 		if st.live(now, c.ttl) {
 			next.sections[i] = st
@@ -375,24 +719,35 @@ func (c *Collector) apply(u *update, receivedAt time.Time) {
 		s.state.seen = receivedAt
 		next.sections[s.index] = s.state
 	}
+	dropped := c.capSeries(next, u)
 	c.snapshot.Store(next)
 
 	messageType := u.plan.rule.messageType
 	c.unmappedTotal.WithLabelValues(messageType).Add(float64(u.unmapped))
 	c.invalidTotal.WithLabelValues(messageType).Add(float64(u.invalid))
+	c.truncatedTotal.WithLabelValues(messageType).Add(float64(u.truncated))
+	c.droppedTotal.WithLabelValues(messageType).Add(float64(dropped))
 	for f := range u.unmappedNames {
-		c.logUnmapped(messageType, f)
+		c.logUnmapped(old.plan, messageType, f)
 	}
 }
 
 // logUnmapped logs each unmapped field once, so that a deployment can see
 // what its mapping misses.
-func (c *Collector) logUnmapped(messageType string, f unmappedField) {
+func (c *Collector) logUnmapped(pl *plan, messageType string, f unmappedField) {
 	key := messageType + "\x00" + f.section + "\x00" + f.field
 	if c.loggedUnmapped[key] || len(c.loggedUnmapped) >= maxLoggedUnmapped {
 		return
 	}
 	c.loggedUnmapped[key] = true
+	if mp := pl.messages[messageType]; mp != nil && f.section != "" {
+		// The section's decoder then stops collecting the name.
+		for i := range mp.rule.sections {
+			if p := pl.sections[mp.first+i]; p.rule.path == f.section && len(p.dec.logged) < maxLoggedUnmapped {
+				p.dec.logged[f.field] = true
+			}
+		}
+	}
 	c.logger.Info("payload field not in the mapping",
 		"message_type", messageType, "section", f.section, "field", f.field)
 }

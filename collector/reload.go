@@ -36,18 +36,14 @@ func (c *Collector) SetMapping(m *Mapping) error {
 				name, m.Name(), m.OptionalLabels())
 		}
 	}
-	next := &Collector{mapping: m, messages: map[string]*messagePlan{}}
-	next.plan(on)
-	c.pending = next
+	c.pending = newPlan(m, on, c.maxLabelLen)
 	return nil
 }
 
 // Mapping returns the mapping the collector reads frames with now; a
 // mapping given to SetMapping counts from the next frame.
 func (c *Collector) Mapping() *Mapping {
-	c.plans.RLock()
-	defer c.plans.RUnlock()
-	return c.mapping
+	return c.snapshot.Load().plan.mapping
 }
 
 // optionalLabelsOn returns the optional labels that the current plans
@@ -61,7 +57,7 @@ func (c *Collector) optionalLabelsOn() map[string]bool {
 			}
 		}
 	}
-	for _, p := range c.sections {
+	for _, p := range c.snapshot.Load().plan.sections {
 		note(p.labels)
 		for _, m := range p.metrics {
 			note(m.labels)
@@ -80,21 +76,14 @@ func (c *Collector) installPending() {
 	}
 	c.pending = nil
 
-	c.plans.Lock()
-	c.mapping, c.messages, c.sections = next.mapping, next.messages, next.sections
-	c.descs, c.maxLabel = next.descs, next.maxLabel
-	c.snapshot.Store(&snapshot{sections: make([]*sectionState, len(c.sections))})
-	c.plans.Unlock()
-
-	for _, t := range c.mapping.types {
+	c.snapshot.Store(&snapshot{plan: next, sections: make([]*sectionState, len(next.sections))})
+	for _, t := range next.mapping.types {
 		c.messageTypes.seed(t)
-		c.messagesTotal.WithLabelValues(t)
-		c.unmappedTotal.WithLabelValues(t)
-		c.invalidTotal.WithLabelValues(t)
+		c.seedMessageType(t)
 	}
 	// The new mapping may miss other fields: log each of them once again.
 	clear(c.loggedUnmapped)
-	c.logger.Info("Mapping installed", "mapping", c.mapping.Name(), "metrics", len(c.descs))
+	c.logger.Info("Mapping installed", "mapping", next.mapping.Name(), "metrics", len(next.descs))
 }
 
 // seed gives v its own series from now on, beyond the limit, as the

@@ -2,20 +2,45 @@ package collector
 
 import "time"
 
-// snapshot is the state of every section at one moment. It is never
-// changed once published: each message that changes anything publishes a
-// new snapshot that shares the untouched sections with the old one, so a
-// scrape reads one whole message's worth of state without a lock.
+// snapshot is the state of every section at one moment, with the plan it
+// was read with. It is never changed once published: each message that
+// changes anything publishes a new snapshot that shares the untouched
+// sections with the old one, so a scrape reads one whole message's worth
+// of state without a lock.
 type snapshot struct {
-	sections []*sectionState // by index of Collector.sections; nil for none
+	plan     *plan
+	sections []*sectionState // by index of plan.sections; nil for none
 }
 
 // sectionState holds the entities of one section as the last message that
-// carried it listed them. A section is always sent complete, so all its
-// entities were last sent together, at seen.
+// carried it listed them, read and converted when the message arrived,
+// and the order in which a scrape exposes their series. A section is
+// always sent complete, so all its entities were last sent together, at
+// seen.
 type sectionState struct {
-	seen     time.Time
-	entities []entity
+	seen time.Time
+	// entities is how many entities the section holds. labels holds
+	// their label values, slots of the sectionPlan per entity; values
+	// one sample per metric plan per entity, NaN for no sample.
+	entities int
+	labels   []string
+	values   []float64
+	// families holds, per family of the sectionPlan, the series to
+	// expose in exposition order; series and labelRefs count them and
+	// their labels.
+	families  [][]seriesRef
+	series    int
+	labelRefs int
+}
+
+// seriesRef names one series: an entity, one of the section's metric
+// plans and, for a state metric, the state value (an index into the
+// known values, or their count for the entity's own current value; -1
+// for none).
+type seriesRef struct {
+	entity int32
+	metric int16
+	state  int16
 }
 
 // live reports whether the section's entities are still exported at now.
@@ -23,12 +48,7 @@ func (s *sectionState) live(now time.Time, ttl time.Duration) bool {
 	return s != nil && now.Sub(s.seen) < ttl
 }
 
-// entity is what a scrape needs of one campaign, queue or agent, read and
-// converted when the message arrived.
-type entity struct {
-	// labels holds label values by the slots of its sectionPlan: entity
-	// labels, then each metric's own labels and current state.
-	labels []string
-	// values holds one sample per metric plan; NaN means no sample.
-	values []float64
+// entityLabels returns the label slots of entity i.
+func (s *sectionState) entityLabels(p *sectionPlan, i int) []string {
+	return s.labels[i*p.slots : (i+1)*p.slots]
 }
