@@ -183,10 +183,10 @@ func TestIDPSessionIsRenewedWithAFreshTokenAheadOfExpiry(t *testing.T) {
 	f := startIDPFeed(t, idpFeedOptions{
 		lifetime:  2 * time.Second,
 		runSource: true,
-		// The source refreshes 800ms before expiry, the client replaces
-		// the session 400ms before it.
-		source: func(c *auth.IDPConfig) { c.MinRefreshMargin = 800 * time.Millisecond },
-		client: func(c *wsclient.Config) { c.TokenRenewalLead = 400 * time.Millisecond },
+		// The source refreshes 1s before expiry, the client replaces the
+		// session 600ms before it.
+		source: func(c *auth.IDPConfig) { c.MinRefreshMargin = time.Second },
+		client: func(c *wsclient.Config) { c.TokenRenewalLead = 600 * time.Millisecond },
 	})
 	stop := f.tc.start(t)
 	waitInitialized(t, f.sim, 1)
@@ -205,10 +205,17 @@ func TestIDPSessionIsRenewedWithAFreshTokenAheadOfExpiry(t *testing.T) {
 			t.Errorf("session %d presented a token already used", i)
 		}
 		tokens[token] = true
-		if i < 2 && (s.End == "token expired" || s.ClientCloseCode != websocket.CloseNormalClosure) {
-			t.Errorf("session %d ended with %q, client close code %d; want the client's close handshake before expiry",
-				i, s.End, s.ClientCloseCode)
+		// The client's own close handshake, not the echo of the server's
+		// close at expiry (4401). Which of the two the server saw first is
+		// up to the scheduler on a loaded machine, so End is not checked.
+		if i < 2 && s.ClientCloseCode != websocket.CloseNormalClosure {
+			t.Errorf("session %d ended with %q, client close code %d, %v after it started; "+
+				"want the client's close handshake before expiry",
+				i, s.End, s.ClientCloseCode, s.Disconnected.Sub(s.Connected))
 		}
+	}
+	if n := strings.Count(f.tc.logs.String(), "ahead of the credential's expiry"); n < 2 {
+		t.Errorf("client logged %d renewals ahead of expiry, want 2:\n%s", n, f.tc.logs)
 	}
 	counts := f.idp.Counts()
 	if counts.Logins != 1 || counts.Refreshes < 2 {
@@ -256,8 +263,8 @@ func TestIDPRefusedRefreshLeadsToAFreshLoginAndTheSessionRecovers(t *testing.T) 
 	f := startIDPFeed(t, idpFeedOptions{
 		lifetime:  2 * time.Second,
 		runSource: true,
-		source:    func(c *auth.IDPConfig) { c.MinRefreshMargin = 800 * time.Millisecond },
-		client:    func(c *wsclient.Config) { c.TokenRenewalLead = 400 * time.Millisecond },
+		source:    func(c *auth.IDPConfig) { c.MinRefreshMargin = time.Second },
+		client:    func(c *wsclient.Config) { c.TokenRenewalLead = 600 * time.Millisecond },
 	})
 	f.tc.start(t)
 	waitInitialized(t, f.sim, 1)
