@@ -325,8 +325,15 @@ func newSession(
 		}
 		cfg.URL, cfg.User, cfg.Credentials = demo.url, demo.user, demo.credentials
 		cleanup = demo.close
-	} else if err := configureFeed(ctx, &cfg, opts, registry, logger); err != nil {
-		return nil, nil, err
+		if demo.collector != nil {
+			registry.MustRegister(demo.collector)
+		}
+	} else {
+		stop, err := configureFeed(ctx, &cfg, opts, registry, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		cleanup = stop
 	}
 
 	client, err := wsclient.New(cfg, handler)
@@ -340,42 +347,50 @@ func newSession(
 }
 
 // configureFeed fills the session configuration from the --acqueon.* flags.
+// stop ends the background work it started.
 func configureFeed(
 	ctx context.Context,
 	cfg *wsclient.Config,
 	opts *options,
 	registry prometheus.Registerer,
 	logger *slog.Logger,
-) error {
+) (stop func(), err error) {
+	stop = func() {}
 	if opts.feedURL == "" {
-		return errors.New("--acqueon.url is required (or --demo to run against the built-in simulator)")
+		return nil, errors.New("--acqueon.url is required (or --demo to run against the built-in simulator)")
 	}
 	target, err := parseFeedURL(opts.feedURL, opts.user)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tlsConfig, err := opts.tls.config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg.URL, cfg.User, cfg.TLSConfig = target.URL, target.User, tlsConfig
 
 	apiKeyGiven := opts.apiKeyFile != "" || opts.secretKeyFile != ""
 	switch {
 	case btoi(target.Password != "")+btoi(apiKeyGiven)+btoi(opts.idp.enabled()) > 1:
-		return errors.New("give one kind of credentials: a password in --acqueon.url, " +
+		return nil, errors.New("give one kind of credentials: a password in --acqueon.url, " +
 			"API-key files, or --acqueon.idp.*")
 	case opts.idp.enabled():
 		src, err := auth.NewIDP(opts.idp.config(tlsConfig, logger.With("component", "idp")))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := registry.Register(src); err != nil {
-			return fmt.Errorf("register token metrics: %w", err)
+			return nil, fmt.Errorf("register token metrics: %w", err)
 		}
 		// Refresh ahead of expiry in the background, so a connect rarely
 		// waits on the IDP.
-		go func() { _ = src.Run(ctx) }()
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = src.Run(runCtx)
+		}()
+		stop = func() { cancel(); <-done }
 		cfg.Credentials = src
 	case target.Password != "":
 		cfg.Logger.Warn("The feed URL holds a password; prefer --acqueon.api-key-file and " +
@@ -384,11 +399,11 @@ func configureFeed(
 	default:
 		src, err := apiKeySource(opts.apiKeyFile, opts.secretKeyFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cfg.Credentials = src
 	}
-	return nil
+	return stop, nil
 }
 
 func btoi(b bool) int {

@@ -354,3 +354,43 @@ func TestSecretsFromFilesNeverReachTheLog(t *testing.T) {
 		}
 	}
 }
+
+// metricValue returns the value of the first sample of a series line that
+// starts with prefix, or ok false.
+func metricValue(metrics, prefix string) (float64, bool) {
+	for _, line := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestDemoWithIDPTokensShowsTheTokenExpiryMoving(t *testing.T) {
+	e := start(t, "--demo", "--demo.idp", "--demo.idp.token-lifetime=20s", "--log.level=debug")
+
+	var first float64
+	waitFor(t, 20*time.Second, "a token expiry on /metrics", func() (bool, string) {
+		_, body, err := e.get("/metrics")
+		v, ok := metricValue(body, "acqueon_exporter_token_expiry_timestamp_seconds")
+		first = v
+		return err == nil && ok && strings.Contains(body, "acqueon_up 1"), body
+	})
+	waitFor(t, 30*time.Second, "the token to be renewed", func() (bool, string) {
+		_, body, _ := e.get("/metrics")
+		v, ok := metricValue(body, "acqueon_exporter_token_expiry_timestamp_seconds")
+		refreshes, _ := metricValue(body, "acqueon_exporter_token_refreshes_total")
+		return ok && v > first && refreshes >= 2, fmt.Sprintf("expiry %v (first %v), refreshes %v", v, first, refreshes)
+	})
+
+	_, body, _ := e.get("/metrics")
+	if v, _ := metricValue(body, `acqueon_exporter_connect_failures_total{reason="auth_rejected"}`); v != 0 {
+		t.Errorf("the feed refused a token %v times", v)
+	}
+	if strings.Contains(e.logs.String(), "Bearer ") || strings.Contains(e.logs.String(), "Basic ") {
+		t.Error("a log line shows an Authorization value")
+	}
+}
