@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/simulator"
+)
+
+// TestNoSecretInAnythingTheProcessWrites runs the exporter against a
+// simulated feed through a connect, refused logins, a reconnect and a
+// shutdown, at debug level, and looks for every form of its credential in
+// all it wrote: the log, /metrics, the landing page, the health pages and
+// an error page.
+func TestNoSecretInAnythingTheProcessWrites(t *testing.T) {
+	t.Parallel()
+	const (
+		user      = "secrets"
+		apiKey    = "e2e-api-key-0c9d2f"
+		secretKey = "e2e-secret-key-6ab13e"
+	)
+	password := base64.StdEncoding.EncodeToString([]byte(apiKey + ":" + secretKey))
+
+	sim := simulator.New(simulator.Config{
+		User: user, APIKey: apiKey, SecretKey: secretKey,
+		PushInterval: 100 * time.Millisecond,
+		Tenant:       simulator.TenantConfig{CampaignGroups: 1, Campaigns: 2, Queues: 1, Agents: 3},
+	})
+	ts := httptest.NewUnstartedServer(sim)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	t.Cleanup(sim.Close)
+
+	dir := t.TempDir()
+	keyFile, secretFile := filepath.Join(dir, "api-key"), filepath.Join(dir, "secret-key")
+	for path, content := range map[string]string{keyFile: apiKey, secretFile: secretKey} {
+		if err := os.WriteFile(path, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := start(t,
+		"--acqueon.url=ws"+strings.TrimPrefix(ts.URL, "http")+"/AEDataTransmitter",
+		"--acqueon.user="+user,
+		"--acqueon.api-key-file="+keyFile,
+		"--acqueon.secret-key-file="+secretFile,
+		"--acqueon.max-backoff=200ms",
+		"--acqueon.ping-interval=500ms",
+		"--log.level=debug",
+	)
+	var pages []string
+	scrape := func(path string) string {
+		_, body, err := e.get(path)
+		if err != nil {
+			t.Errorf("GET %s: %v", path, err)
+		}
+		pages = append(pages, body)
+		return body
+	}
+	metricAtLeast := func(what, series string, n int) {
+		waitFor(t, 20*time.Second, what, func() (bool, string) {
+			body := scrape("/metrics")
+			m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\d+)`).FindStringSubmatch(body)
+			if m == nil {
+				return false, "no " + series
+			}
+			var v int
+			fmt.Sscan(m[1], &v)
+			return v >= n, m[0]
+		})
+	}
+
+	metricAtLeast("a session", "acqueon_up", 1)
+	sim.SetFaults(simulator.Faults{RejectCredentials: true})
+	sim.DropAll()
+	metricAtLeast("refused logins", `acqueon_exporter_connect_failures_total{reason="auth_rejected"}`, 2)
+	sim.SetFaults(simulator.Faults{})
+	metricAtLeast("a reconnect", "acqueon_exporter_reconnects_total", 1)
+	metricAtLeast("the session back", "acqueon_up", 1)
+	for _, path := range []string{"/", "/-/healthy", "/-/ready", "/no-such-page", "/metrics?format=openmetrics"} {
+		scrape(path)
+	}
+
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-e.done:
+		e.done <- err
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15s of SIGTERM")
+	}
+
+	secrets := map[string]string{
+		"API key":    apiKey,
+		"secret key": secretKey,
+		"password":   password,
+	}
+	for i, s := range sim.Sessions() {
+		if s.Authorization == "" {
+			continue
+		}
+		secrets[fmt.Sprintf("Authorization header %d", i)] = s.Authorization
+		secrets[fmt.Sprintf("Basic credentials %d", i)] = strings.TrimPrefix(s.Authorization, "Basic ")
+	}
+	if len(secrets) < 5 {
+		t.Fatalf("the simulator saw no Authorization header: %+v", sim.Sessions())
+	}
+	output := map[string]string{"log": e.logs.String()}
+	for i, p := range pages {
+		output[fmt.Sprintf("page %d", i)] = p
+	}
+	for where, text := range output {
+		for what, secret := range secrets {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s shows up in the %s", what, where)
+			}
+		}
+	}
+	for _, want := range []string{"cannot connect to the feed", "reason=auth_rejected", "connected to the feed", "Shutting down"} {
+		if !strings.Contains(output["log"], want) {
+			t.Errorf("the log lacks %q; it did not cover every phase", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", output["log"])
+	}
+}

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// selfSignedCert writes a certificate and key for 127.0.0.1 to dir and
+// returns their paths and a pool that trusts the certificate.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "acqueon_exporter e2e"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "web.crt"), filepath.Join(dir, "web.key")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWebConfigServesOnlyAuthenticatedTLSScrapes(t *testing.T) {
+	t.Parallel()
+	const user, password = "prometheus", "scrape-password-61c2"
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSignedCert(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webConfig, fmt.Appendf(nil,
+		"tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n",
+		certFile, keyFile, user, hash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	e := launch(t, "--demo", "--web.config.file="+webConfig)
+	client := &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	}
+	get := func(scheme, path, user, password string) (int, string, error) {
+		req, err := http.NewRequest(http.MethodGet, scheme+"://"+e.addr+path, nil)
+		if err != nil {
+			return 0, "", err
+		}
+		if user != "" {
+			req.SetBasicAuth(user, password)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}
+
+	waitFor(t, 20*time.Second, "an authenticated TLS scrape with a live session", func() (bool, string) {
+		code, body, err := get("https", "/metrics", user, password)
+		return code == http.StatusOK && strings.Contains(body, "acqueon_up 1"), fmt.Sprint(code, err)
+	})
+	if !strings.Contains(e.logs.String(), "TLS is enabled") {
+		t.Errorf("the log does not say that TLS is on:\n%s", e.logs.String())
+	}
+
+	for _, tc := range []struct {
+		name, path, user, password string
+	}{
+		{"no credentials", "/metrics", "", ""},
+		{"wrong password", "/metrics", user, "wrong"},
+		{"unknown user", "/metrics", "someone", password},
+		{"landing page without credentials", "/", "", ""},
+	} {
+		code, body, err := get("https", tc.path, tc.user, tc.password)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if code != http.StatusUnauthorized || strings.Contains(body, "acqueon_") {
+			t.Errorf("%s: answered %d, want 401 without metrics", tc.name, code)
+		}
+	}
+
+	code, body, err := get("http", "/metrics", user, password)
+	if err == nil && (code == http.StatusOK || strings.Contains(body, "acqueon_")) {
+		t.Errorf("plain HTTP was served: %d", code)
+	}
+
+	untrusting := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := untrusting.Get("https://" + e.addr + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Error("a client that does not trust the certificate completed the TLS handshake")
+	}
+}
