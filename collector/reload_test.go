@@ -194,3 +194,27 @@ func TestSetMappingWhileFramesAndScrapesRun(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestTheGathererServesTheMetricsOfANewMapping(t *testing.T) {
+	c, _ := newCollector(t, Options{})
+	payload := readTestdata(t, "sample_payload.json")
+	c.HandleFrame(metricsFrame(payload), t0)
+	if err := c.SetMapping(mustParse(t, "queues.yml", queueOnlyMapping)); err != nil {
+		t.Fatal(err)
+	}
+	c.HandleFrame(metricsFrame(strings.ReplaceAll(payload, `"CallsWaiting"`, `"Waiting"`)), t0)
+
+	families, done, err := c.Gatherer(prometheus.NewPedanticRegistry()).Gather()
+	defer done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range families {
+		names = append(names, mf.GetName())
+	}
+	got := strings.Join(names, " ")
+	if !strings.Contains(got, "acqueon_queue_waiting_now") || strings.Contains(got, "acqueon_campaign_") {
+		t.Errorf("families after the new mapping: %s", got)
+	}
+}
