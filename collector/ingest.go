@@ -367,8 +367,9 @@ type sectionDecoder struct {
 	// value, so that values seen before cost no allocation.
 	cache []map[string]fieldText
 	// lastEntities is the size of the section in the last message, to
-	// size the next.
+	// size the next; entities counts those of this message so far.
 	lastEntities int
+	entities     int
 	raws         [][]byte
 	slotTexts    []fieldText
 	unmappedSeen [][]byte
@@ -483,6 +484,7 @@ func (p *sectionPlan) readEntity(s *jsonScanner) bool {
 // earlier one, as a later message would.
 func (p *sectionPlan) addEntity(u *update, b *entityBatch) error {
 	d := p.dec
+	d.entities = b.n
 	for slot := range p.slots {
 		t := d.labelOf(slot, p.slotRules[slot], d.raws[p.slotField[slot]])
 		d.slotTexts[slot] = t
@@ -575,7 +577,7 @@ func (d *sectionDecoder) labelOf(slot int, rule *labelRule, raw []byte) fieldTex
 		t.value, t.truncated = truncateUTF8(t.value, d.maxLabelLen), true
 	}
 	if plain {
-		if len(cache) >= max(2*d.lastEntities, 1024) {
+		if len(cache) >= max(2*max(d.lastEntities, d.entities), 1024) {
 			// Values the feed no longer sends would pile up.
 			clear(cache)
 		}
