@@ -191,4 +191,3 @@ func TestEnvelopeKeysMatchAsEncodingJSONMatchesThem(t *testing.T) {
 		}
 	}
 }
-
