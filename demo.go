@@ -34,6 +34,8 @@ type demoOptions struct {
 	// idp signs in at a built-in test IDP instead of using an API key.
 	idp              bool
 	idpTokenLifetime time.Duration
+
+	replay replayOptions
 }
 
 func addDemoFlags(app *kingpin.Application, opts *demoOptions) {
@@ -70,6 +72,7 @@ func addDemoFlags(app *kingpin.Application, opts *demoOptions) {
 		"Lifetime of the test IDP's access tokens with --demo.idp (whole seconds). Sessions are "+
 			"renewed 10s before their token expires; with tokens shorter than 20s the simulator ends them.",
 		"2m", &opts.idpTokenLifetime)
+	addReplayFlags(app, &opts.replay, &opts.enabled)
 }
 
 // demoFeed is a running simulator and what a session needs to reach it.
@@ -102,6 +105,11 @@ func startDemo(opts demoOptions, logger *slog.Logger) (*demoFeed, error) {
 		Tenant:       opts.tenant,
 		Logger:       logger,
 	}
+	frames, err := replaySource(opts.replay)
+	if err != nil {
+		return nil, err
+	}
+	simCfg.Frames = frames
 	password := base64.StdEncoding.EncodeToString([]byte(apiKey + ":" + secretKey))
 	feed := &demoFeed{user: user, credentials: auth.NewStatic(password), close: func() {}}
 	if opts.idp {

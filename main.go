@@ -72,6 +72,10 @@ type options struct {
 	loginTimeout time.Duration
 
 	demo demoOptions
+
+	record          recordOptions
+	enableLifecycle bool
+	mappingCmds     *mappingCommands
 }
 
 // newApp declares the flags on a kingpin application of its own, so that
@@ -142,6 +146,8 @@ func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
 		"5s", &opts.shutdownPeriod)
 	opts.webFlags = kingpinflag.AddFlags(app, defaultListenAddress)
 	promslogflag.AddFlags(app, &opts.logConfig)
+	addRecordFlags(app, &opts.record)
+	addLifecycleFlag(app, &opts.enableLifecycle)
 
 	addIDPFlags(app, &opts.idp)
 	addDemoFlags(app, &opts.demo)
@@ -150,6 +156,7 @@ func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
 	login := app.Command("login", "Sign in at the Acqueon IDP in a browser and store the refresh "+
 		"token in --acqueon.idp.token-file, for --acqueon.idp.grant=refresh-token.")
 	login.Flag("timeout", "How long to wait for the sign-in.").Default("5m").DurationVar(&opts.loginTimeout)
+	opts.mappingCmds = addMappingCommands(app)
 	return app
 }
 
@@ -171,6 +178,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if code, handled := opts.mappingCmds.run(command, opts.mappingFile, stdout, stderr); handled {
+		return code
 	}
 
 	mapping, err := collector.LoadMapping(opts.mappingFile)
@@ -225,20 +235,40 @@ func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logge
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
-		coll,
+		// Unchecked: a reloaded mapping brings metrics unknown at registration.
+		coll.Unchecked(),
 		versioncollector.NewCollector(exporterName),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
-	session, cleanup, err := newSession(ctx, opts, registry, coll, logger)
+	handler, closeRecorder, err := withRecorder(opts.record, coll, logger.With("component", "capture"))
+	if err != nil {
+		return err
+	}
+	defer closeRecorder()
+	reload, err := newReloader(reloaderConfig{
+		MappingFile: opts.mappingFile,
+		Collector:   coll,
+		Secrets:     credentialRefs(opts),
+		Logger:      logger.With("component", "reload"),
+	}, registry)
+	if err != nil {
+		return err
+	}
+	reload.watchSignals(ctx)
+
+	session, cleanup, err := newSession(ctx, opts, registry, handler, logger)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
+	routes := http.NewServeMux()
+	routes.Handle("/-/reload", reload.handler(opts.enableLifecycle))
+	routes.Handle("/", newHandler(opts, registry, session, logger))
 	server := &http.Server{
-		Handler:           newHandler(opts, registry, session, logger),
+		Handler:           routes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      opts.scrapeTimeout + 10*time.Second,
