@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,8 @@ type options struct {
 	mappingCheck   bool
 	entityTTL      time.Duration
 	optionalLabels []string
+	maxSeries      int
+	maxLabelLength int
 
 	telemetryPath  string
 	maxRequests    int
@@ -129,6 +132,12 @@ func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
 	durationVar(app, "collector.entity-ttl",
 		"Campaigns, queues and agents the feed stops sending are dropped after this long.",
 		"5m", &opts.entityTTL)
+	intVar(app, "collector.max-series",
+		"Most feed series held; entities past it are left out and counted. 0: no cap.",
+		"1000000", &opts.maxSeries)
+	intVar(app, "collector.max-label-length",
+		"Longest label value taken from the feed, in bytes; longer ones are cut and counted.",
+		"1024", &opts.maxLabelLength)
 	app.Flag("collector.optional-label", "Turn on a label the mapping marks optional, such as "+
 		"agent (agent names are personal data). Repeatable.").
 		StringsVar(&opts.optionalLabels)
@@ -228,7 +237,10 @@ func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logge
 		Mapping:        mapping,
 		EntityTTL:      opts.entityTTL,
 		OptionalLabels: opts.optionalLabels,
-		Logger:         logger.With("component", "collector"),
+		// The collector reads 0 as its default and a negative cap as none.
+		MaxSeries:           cmp.Or(opts.maxSeries, -1),
+		MaxLabelValueLength: opts.maxLabelLength,
+		Logger:              logger.With("component", "collector"),
 	})
 	if err != nil {
 		return fmt.Errorf("build collector: %w", err)
