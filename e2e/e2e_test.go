@@ -338,6 +338,9 @@ func TestSecretsFromFilesNeverReachTheLog(t *testing.T) {
 		return err == nil && regexp.MustCompile(`acqueon_exporter_connect_failures_total\{reason="unreachable"\} [1-9]`).
 			MatchString(body), body
 	})
+	if code, _, _ := e.get("/-/ready"); code != http.StatusServiceUnavailable {
+		t.Errorf("/-/ready answered %d without a session, want 503", code)
+	}
 	_, page, _ := e.get("/")
 	_, metrics, _ := e.get("/metrics")
 	for _, text := range []string{e.logs.String(), page, metrics} {
