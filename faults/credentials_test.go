@@ -225,6 +225,7 @@ func TestIDPFailuresAreCredentialFailuresAndTheSessionComesBackWithTheIDP(t *tes
 	f := idpFeed(t, p)
 	logs := &logBuffer{}
 	src := newIDPSource(t, p, logs)
+	p.set(idpError) // before the first connect
 	e := startExporter(t, exporterOptions{url: f.url(), credentials: src, logs: logs,
 		register: []prometheus.Collector{src}})
 	s := e.scrapeDuring()
