@@ -89,6 +89,7 @@ func TestWebConfigServesOnlyAuthenticatedTLSScrapes(t *testing.T) {
 		Timeout:   5 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 	}
+	defer client.CloseIdleConnections()
 	get := func(scheme, path, user, password string) (int, string, error) {
 		req, err := http.NewRequest(http.MethodGet, scheme+"://"+e.addr+path, nil)
 		if err != nil {
@@ -137,7 +138,8 @@ func TestWebConfigServesOnlyAuthenticatedTLSScrapes(t *testing.T) {
 		t.Errorf("plain HTTP was served: %d", code)
 	}
 
-	untrusting := &http.Client{Timeout: 5 * time.Second}
+	untrusting := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	defer untrusting.CloseIdleConnections()
 	if resp, err := untrusting.Get("https://" + e.addr + "/metrics"); err == nil {
 		resp.Body.Close()
 		t.Error("a client that does not trust the certificate completed the TLS handshake")
