@@ -61,7 +61,7 @@ func TestScrapesBeyondMaxRequestsGet503(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := &options{telemetryPath: "/metrics", maxRequests: limit, scrapeTimeout: 10 * time.Second}
-	srv := httptest.NewServer(newHandler(opts, registry, session, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(newHandler(opts, registry, coll.Gatherer(registry), session, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	var releaseOnce sync.Once
 	release := func() { releaseOnce.Do(func() { close(block.release) }) }

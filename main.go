@@ -246,9 +246,10 @@ func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logge
 		return fmt.Errorf("build collector: %w", err)
 	}
 	registry := prometheus.NewRegistry()
+	// The collector is not registered: /metrics is served by its Gatherer,
+	// which adds the feed's metrics, built once per message, to what the
+	// registry gathers, and follows a reloaded mapping.
 	registry.MustRegister(
-		// Unchecked: a reloaded mapping brings metrics unknown at registration.
-		coll.Unchecked(),
 		versioncollector.NewCollector(exporterName),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -278,7 +279,7 @@ func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logge
 
 	routes := http.NewServeMux()
 	routes.Handle("/-/reload", reload.handler(opts.enableLifecycle))
-	routes.Handle("/", newHandler(opts, registry, session, logger))
+	routes.Handle("/", newHandler(opts, registry, coll.Gatherer(registry), session, logger))
 	server := &http.Server{
 		Handler:           routes,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -460,11 +461,12 @@ func btoi(b bool) int {
 func newHandler(
 	opts *options,
 	registry *prometheus.Registry,
+	gatherer prometheus.TransactionalGatherer,
 	session *wsclient.Client,
 	logger *slog.Logger,
 ) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(opts.telemetryPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+	mux.Handle(opts.telemetryPath, promhttp.HandlerForTransactional(gatherer, promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: opts.maxRequests,
