@@ -224,7 +224,7 @@ func (f *feed) url() *url.URL {
 }
 
 // exporter is the exporter's pieces wired as main.go wires them, with
-// /metrics on a loopback HTTP server.
+// /metrics, served by the collector's Gatherer, on a loopback HTTP server.
 type exporter struct {
 	client *wsclient.Client
 	coll   *collector.Collector
@@ -279,7 +279,8 @@ func startExporter(t *testing.T, opts exporterOptions) *exporter {
 		t.Fatalf("collector.New: %v", err)
 	}
 	e.coll = coll
-	e.reg.MustRegister(coll)
+	// As in main.go, the collector is not registered: /metrics is served
+	// by its Gatherer, which adds the feed's metrics to the registry's.
 	e.reg.MustRegister(opts.register...)
 
 	creds := opts.credentials
@@ -313,10 +314,11 @@ func startExporter(t *testing.T, opts exporterOptions) *exporter {
 	}
 	e.client = client
 
-	e.web = httptest.NewServer(promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
+	e.web = httptest.NewServer(promhttp.HandlerForTransactional(coll.Gatherer(e.reg), promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 40,
 		Timeout:             10 * time.Second,
+		Registry:            e.reg,
 	}))
 	t.Cleanup(e.web.Close)
 
