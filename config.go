@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -118,10 +119,12 @@ func (f tlsFlags) config() (*tls.Config, error) {
 // apiKeySource returns the API-key credentials, checking at start-up that
 // both halves are configured so a missing file fails now, not at the first
 // connect.
-func apiKeySource(keyFile, secretFile string) (auth.Source, error) {
+func apiKeySource(keyFile, secretFile string, logger *slog.Logger) (auth.Source, error) {
 	src := &auth.APIKey{
 		Key:    auth.SecretRef{Name: "API key", File: keyFile, Env: "ACQUEON_API_KEY"},
 		Secret: auth.SecretRef{Name: "secret key", File: secretFile, Env: "ACQUEON_SECRET_KEY"},
+		// Warns, once per file, about key files others can read.
+		Logger: logger,
 	}
 	if _, err := src.Key.Read(); err != nil {
 		return nil, err

@@ -440,7 +440,7 @@ func configureFeed(
 			"--acqueon.secret-key-file, since command lines are visible to other users")
 		cfg.Credentials = auth.NewStatic(target.Password)
 	default:
-		src, err := apiKeySource(opts.apiKeyFile, opts.secretKeyFile)
+		src, err := apiKeySource(opts.apiKeyFile, opts.secretKeyFile, logger.With("component", "credentials"))
 		if err != nil {
 			return nil, err
 		}

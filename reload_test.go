@@ -261,7 +261,7 @@ func TestARotatedAPIKeyFileIsUsedAtTheNextConnect(t *testing.T) {
 	keyFile, secretFile := filepath.Join(dir, "api-key"), filepath.Join(dir, "secret-key")
 	writeSiteFile(t, keyFile, "key-1\n")
 	writeSiteFile(t, secretFile, "secret-1\n")
-	src, err := apiKeySource(keyFile, secretFile)
+	src, err := apiKeySource(keyFile, secretFile, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
