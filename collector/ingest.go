@@ -146,7 +146,10 @@ func (c *Collector) payload(data []byte) []byte {
 	if data[0] != '"' {
 		return data
 	}
-	c.dataBuf = appendUnquoted(c.dataBuf[:0], data[1:len(data)-1])
+	// The unquoted text is at most as long as the quoted one; a buffer
+	// that a much larger message grew is given back.
+	c.dataBuf = reusable(c.dataBuf, len(data))
+	c.dataBuf = appendUnquoted(c.dataBuf, data[1:len(data)-1])
 	if text := bytes.TrimSpace(c.dataBuf); len(text) > 0 {
 		return text
 	}
@@ -199,9 +202,12 @@ func slowEnvelope(frame []byte) (string, []byte, error) {
 
 // update is what one message changes, gathered before anything changes.
 type update struct {
-	plan     *messagePlan
-	sections []sectionUpdate
-	unmapped int // fields that no rule names, counted per occurrence
+	plan *messagePlan
+	// maxSeries is the collector's series limit, 0 for none: no section
+	// keeps more entities while it is read than could fit under it.
+	maxSeries int
+	sections  []sectionUpdate
+	unmapped  int // fields that no rule names, counted per occurrence
 	// unmappedNames holds some of those fields, distinct, not logged yet.
 	unmappedNames map[unmappedField]bool
 	invalid       int
@@ -227,12 +233,15 @@ func (u *update) noteUnmapped(section, field string) {
 type sectionUpdate struct {
 	index int // into plan.sections
 	state *sectionState
+	// dropped counts the series of the entities left out while the
+	// section was read, because they could not fit under the limit.
+	dropped int
 }
 
 // decodeMessage reads a whole message into an update. Errors wrap
 // protocol.ErrMalformed or errMismatch.
 func (c *Collector) decodeMessage(pl *plan, mp *messagePlan, payload []byte) (*update, error) {
-	u := &update{plan: mp}
+	u := &update{plan: mp, maxSeries: max(c.maxSeries, 0)}
 	if payload == nil {
 		return u, nil
 	}
@@ -242,7 +251,7 @@ func (c *Collector) decodeMessage(pl *plan, mp *messagePlan, payload []byte) (*u
 		return nil, fmt.Errorf("%w: Data is not JSON: %w", protocol.ErrMalformed, s.err())
 	}
 	if errors.Is(err, errRepeatedKey) {
-		u = &update{plan: mp}
+		u = &update{plan: mp, maxSeries: u.maxSeries}
 		err = c.walkDataMap(u, pl, payload)
 	}
 	if err != nil {
@@ -360,24 +369,39 @@ func isNull(raw json.RawMessage) bool {
 
 // sectionDecoder is what ingest keeps of a section from one message to
 // the next: caches of label values and scratch space. Only ingest, which
-// is serialised, uses it.
+// is serialised, uses it. Nothing in it grows with a message beyond what
+// the series limit lets the section keep, and what a large message made
+// it hold is given back once messages are small again.
 type sectionDecoder struct {
 	maxLabelLen int
-	// cache maps, per label slot, the text of a field to its label
-	// value, so that values seen before cost no allocation.
-	cache []map[string]fieldText
+	// cache holds, per label slot, the label values of the texts seen
+	// lately, so that values seen before cost no allocation.
+	cache []labelCache
 	// lastEntities is the size of the section in the last message, to
 	// size the next; entities counts those of this message so far.
 	lastEntities int
 	entities     int
 	raws         [][]byte
+	// slotTexts, slotNew, labels and values hold the entity being read:
+	// per slot its text, whether that is new to the cache, and its
+	// label value; per metric plan its sample.
 	slotTexts    []fieldText
+	slotNew      []bool
+	labels       []string
+	values       []float64
 	unmappedSeen [][]byte
-	byKey        map[string]int32
-	order        []int32
-	rank         []int32
-	counts       []int32
-	logged       map[string]bool
+	// byKey numbers the entities kept so far by their key; byKeyPeak is
+	// the most it has held since it was made.
+	byKey     map[string]int32
+	byKeyPeak int
+	// boundary holds the labels of the first entity, in label order, that
+	// a full batch left out; none when bounded is false.
+	boundary []string
+	bounded  bool
+	order    []int32
+	rank     []int32
+	counts   []int32
+	logged   map[string]bool
 }
 
 // fieldText is a field's text with the label value made of it.
@@ -388,19 +412,67 @@ type fieldText struct {
 	truncated bool
 }
 
+// minLabelCache is how many values a label cache may hold whatever the
+// size of the section.
+const minLabelCache = 1024
+
+// labelCache maps the text of a field to its label value for one label
+// slot. It holds about as many values as the last messages' entities,
+// and is emptied when it would hold more, so that values the feed no
+// longer sends do not pile up; since an emptied map keeps its memory, it
+// is made anew once it has held far more than the section needs.
+type labelCache struct {
+	values map[string]fieldText
+	peak   int // the most values held since values was made
+}
+
+// put adds the value of text s; limit is how many values the cache
+// holds before it starts again.
+func (c *labelCache) put(s string, t fieldText, limit int) {
+	if len(c.values) >= limit {
+		clear(c.values)
+	}
+	c.values[s] = t
+	c.peak = max(c.peak, len(c.values))
+}
+
+// fit makes the cache anew, empty, when it has held far more values than
+// n entities need.
+func (c *labelCache) fit(n int) {
+	if c.peak > 4*n+minLabelCache {
+		c.values, c.peak = map[string]fieldText{}, 0
+	}
+}
+
 func newSectionDecoder(p *sectionPlan, maxLabelLen int) *sectionDecoder {
 	d := &sectionDecoder{
 		maxLabelLen: maxLabelLen,
-		cache:       make([]map[string]fieldText, p.slots),
+		cache:       make([]labelCache, p.slots),
 		raws:        make([][]byte, len(p.fieldIndex)),
 		slotTexts:   make([]fieldText, p.slots),
+		slotNew:     make([]bool, p.slots),
+		labels:      make([]string, p.slots),
+		values:      make([]float64, len(p.metrics)),
 		byKey:       map[string]int32{},
 		logged:      map[string]bool{},
 	}
 	for i := range d.cache {
-		d.cache[i] = map[string]fieldText{}
+		d.cache[i].values = map[string]fieldText{}
 	}
 	return d
+}
+
+// startSection readies the decoder for a section of a new message, and
+// gives back scratch memory that a much larger earlier message needed.
+func (d *sectionDecoder) startSection() {
+	if d.byKeyPeak > 4*d.lastEntities+minLabelCache {
+		d.byKey, d.byKeyPeak = map[string]int32{}, 0
+	}
+	clear(d.byKey)
+	d.order = reusable(d.order, d.lastEntities)
+	d.rank = reusable(d.rank, d.lastEntities)
+	d.counts = reusable(d.counts, d.lastEntities)
+	d.bounded = false
 }
 
 // entityBatch collects the entities of one section of one message.
@@ -408,6 +480,22 @@ type entityBatch struct {
 	labels []string
 	values []float64
 	n      int
+	// series counts the series the entities make, repeats included.
+	series int
+	// limit is the most series the section can keep, 0 for no limit;
+	// dropped counts the series of the entities left out to keep the
+	// batch near it.
+	limit   int
+	dropped int
+}
+
+// full reports whether the batch holds so much more than its limit that
+// it is time to leave out what cannot be kept.
+func (b *entityBatch) full() bool {
+	if b.limit <= 0 {
+		return false
+	}
+	return b.series > b.limit+max(b.limit, minLabelCache)
 }
 
 // decodeSection reads the complete list of one kind of entity at pos. On
@@ -419,11 +507,12 @@ func (p *sectionPlan) decodeSection(s *jsonScanner, u *update, index int) error 
 		return fmt.Errorf("%w: %s is not a list of objects", errMismatch, p.rule.path)
 	}
 	d := p.dec
+	d.startSection()
 	b := &entityBatch{
 		labels: make([]string, 0, d.lastEntities*p.slots),
 		values: make([]float64, 0, d.lastEntities*len(p.metrics)),
+		limit:  u.maxSeries,
 	}
-	clear(d.byKey)
 	var err error
 	s.open()
 	for i, first := 0, true; s.next(']', &first); i++ {
@@ -445,7 +534,10 @@ func (p *sectionPlan) decodeSection(s *jsonScanner, u *update, index int) error 
 		return err
 	}
 	d.lastEntities = b.n
-	u.sections = append(u.sections, sectionUpdate{index: index, state: p.finishSection(b)})
+	for i := range d.cache {
+		d.cache[i].fit(b.n)
+	}
+	u.sections = append(u.sections, sectionUpdate{index: index, state: p.finishSection(b), dropped: b.dropped})
 	return nil
 }
 
@@ -481,23 +573,24 @@ func (p *sectionPlan) readEntity(s *jsonScanner) bool {
 
 // addEntity converts the entity in the decoder's raws and adds it to b;
 // an entity whose key was seen before in the message replaces the
-// earlier one, as a later message would.
+// earlier one, as a later message would. An entity that makes no series
+// is not kept, and one that sorts after an entity that a full batch left
+// out is only counted: it could not be kept either.
 func (p *sectionPlan) addEntity(u *update, b *entityBatch) error {
 	d := p.dec
 	d.entities = b.n
 	for slot := range p.slots {
-		t := d.labelOf(slot, p.slotRules[slot], d.raws[p.slotField[slot]])
-		d.slotTexts[slot] = t
+		t, isNew := d.labelOf(slot, p.slotRules[slot], d.raws[p.slotField[slot]])
+		d.slotTexts[slot], d.slotNew[slot], d.labels[slot] = t, isNew, t.value
 		if t.invalid {
 			u.invalid++
 		}
 		if t.truncated {
 			u.truncated++
 		}
-		b.labels = append(b.labels, t.value)
 	}
 	for mi := range p.metrics {
-		b.values = append(b.values, u.sample(p.metrics[mi].rule, p.rawOf(p.metricField[mi])))
+		d.values[mi] = u.sample(p.metrics[mi].rule, p.rawOf(p.metricField[mi]))
 	}
 	for _, field := range d.unmappedSeen {
 		if !d.logged[string(field)] {
@@ -511,18 +604,44 @@ func (p *sectionPlan) addEntity(u *update, b *entityBatch) error {
 	if err != nil {
 		return err
 	}
-	i := int32(b.n)
-	if j, ok := d.byKey[key]; ok {
-		// A key listed twice: the later entry wins, in the earlier place.
-		copy(b.labels[int(j)*p.slots:], b.labels[int(i)*p.slots:])
-		copy(b.values[int(j)*len(p.metrics):], b.values[int(i)*len(p.metrics):])
-		b.labels = b.labels[:int(i)*p.slots]
-		b.values = b.values[:int(i)*len(p.metrics)]
+	series := p.entitySeries(d.labels, d.values)
+	j, listed := d.byKey[key]
+	if !listed && (series == 0 || d.bounded && p.compareLabels(d.labels, d.boundary) >= 0) {
+		// Nothing to export, or it sorts after an entity already left out.
+		b.dropped += series
 		return nil
 	}
-	d.byKey[key] = i
+	d.remember()
+	if listed {
+		// A key listed twice: the later entry wins, in the earlier place.
+		labels := b.labels[int(j)*p.slots : int(j+1)*p.slots]
+		values := b.values[int(j)*len(p.metrics) : int(j+1)*len(p.metrics)]
+		b.series += series - p.entitySeries(labels, values)
+		copy(labels, d.labels)
+		copy(values, d.values)
+		return nil
+	}
+	b.labels = append(b.labels, d.labels...)
+	b.values = append(b.values, d.values...)
+	d.byKey[key] = int32(b.n)
+	d.byKeyPeak = max(d.byKeyPeak, len(d.byKey))
 	b.n++
+	b.series += series
+	if b.full() {
+		p.leaveOut(b)
+	}
 	return nil
+}
+
+// remember adds the label values of the entity being read that are new
+// to the caches.
+func (d *sectionDecoder) remember() {
+	limit := max(2*max(d.lastEntities, d.entities), minLabelCache)
+	for slot, isNew := range d.slotNew {
+		if isNew {
+			d.cache[slot].put(d.slotTexts[slot].raw, d.slotTexts[slot], limit)
+		}
+	}
 }
 
 func (p *sectionPlan) rawOf(field int) []byte {
@@ -555,35 +674,30 @@ func (p *sectionPlan) key() (string, error) {
 
 // labelOf returns the text of a field and the label value of rule for
 // it: "" for a missing or null field, and for a list or object (invalid).
-func (d *sectionDecoder) labelOf(slot int, rule *labelRule, raw []byte) fieldText {
+// isNew reports a value to remember in the cache.
+func (d *sectionDecoder) labelOf(slot int, rule *labelRule, raw []byte) (t fieldText, isNew bool) {
 	text, plain := rawText(raw)
 	if text == nil {
-		return fieldText{invalid: true}
+		return fieldText{invalid: true}, false
 	}
-	cache := d.cache[slot]
 	if plain {
-		if t, ok := cache[string(text)]; ok {
-			return t
+		if t, ok := d.cache[slot].values[string(text)]; ok {
+			return t, false
 		}
 	}
 	var s string
 	if plain {
 		s = string(text)
 	} else if err := json.Unmarshal(raw, &s); err != nil {
-		return fieldText{invalid: true}
+		return fieldText{invalid: true}, false
 	}
-	t := fieldText{raw: s, value: rule.value(s)}
+	t = fieldText{raw: s, value: rule.value(s)}
 	if len(t.value) > d.maxLabelLen {
 		t.value, t.truncated = truncateUTF8(t.value, d.maxLabelLen), true
 	}
-	if plain {
-		if len(cache) >= max(2*max(d.lastEntities, d.entities), 1024) {
-			// Values the feed no longer sends would pile up.
-			clear(cache)
-		}
-		cache[s] = t
-	}
-	return t
+	// Only plain texts are cached: the cache is looked up by the text
+	// as the message holds it.
+	return t, plain
 }
 
 // rawText returns the text of a JSON scalar without copying it: a

@@ -15,8 +15,8 @@ func (p *sectionPlan) finishSection(b *entityBatch) *sectionState {
 	d := p.dec
 	st := &sectionState{
 		entities: b.n,
-		labels:   b.labels,
-		values:   b.values,
+		labels:   fitted(b.labels),
+		values:   fitted(b.values),
 		families: make([][]seriesRef, len(p.families)),
 	}
 
@@ -33,7 +33,7 @@ func (p *sectionPlan) finishSection(b *entityBatch) *sectionState {
 		ties = p.compareEntities(st.labels, d.order[i-1], d.order[i]) == 0
 	}
 
-	refs := make([]seriesRef, 0, p.maxSeries(b.n))
+	refs := make([]seriesRef, 0, b.series)
 	for fi, f := range p.families {
 		start := len(refs)
 		refs = p.appendFamily(refs, st, f, d.order, ties)
@@ -44,24 +44,42 @@ func (p *sectionPlan) finishSection(b *entityBatch) *sectionState {
 	return st
 }
 
-// maxSeries returns how many series n entities make at most.
-func (p *sectionPlan) maxSeries(n int) int {
-	per := 0
-	for i := range p.metrics {
-		per++
-		if s := p.metrics[i].rule.state; s != nil {
-			per += len(s.known)
+// entitySeries returns how many series an entity with these label slots
+// and samples makes, as appendVariants lists them.
+func (p *sectionPlan) entitySeries(labels []string, values []float64) int {
+	n := 0
+	for mi := range p.metrics {
+		m := &p.metrics[mi]
+		if m.stateSlot < 0 {
+			if !math.IsNaN(values[mi]) {
+				n++
+			}
+			continue
+		}
+		current := labels[m.stateSlot]
+		if current == "" {
+			continue
+		}
+		n += len(m.rule.state.known)
+		if !slices.Contains(m.rule.state.known, current) {
+			n++
 		}
 	}
-	return n * per
+	return n
 }
 
 // compareEntities orders entities by their labels in label name order,
 // the order in which a registry sorts series.
 func (p *sectionPlan) compareEntities(labels []string, x, y int32) int {
 	a, b := int(x)*p.slots, int(y)*p.slots
+	return p.compareLabels(labels[a:a+p.slots], labels[b:b+p.slots])
+}
+
+// compareLabels orders the label slots of two entities as
+// compareEntities does.
+func (p *sectionPlan) compareLabels(a, b []string) int {
 	for _, slot := range p.sortSlots {
-		if c := strings.Compare(labels[a+slot], labels[b+slot]); c != 0 {
+		if c := strings.Compare(a[slot], b[slot]); c != 0 {
 			return c
 		}
 	}
@@ -150,6 +168,9 @@ func (c *Collector) capSeries(next *snapshot, u *update) int {
 	}
 
 	dropped := 0
+	for _, s := range u.sections {
+		dropped += s.dropped
+	}
 	for i, st := range next.sections {
 		if st == nil || !carries[i] {
 			continue
@@ -165,8 +186,9 @@ func (c *Collector) capSeries(next *snapshot, u *update) int {
 }
 
 // truncate keeps the series of the first entities, in label order, that
-// fit into limit series. It runs before st is published, while the
-// decoder still holds the entity order of its message.
+// fit into limit series, and the entities' labels and samples that these
+// series point to. It runs before st is published, while the decoder
+// still holds the entity order of its message.
 func (p *sectionPlan) truncate(st *sectionState, limit int) {
 	d := p.dec
 	d.counts = slices.Grow(d.counts[:0], st.entities)[:st.entities]
@@ -176,31 +198,110 @@ func (p *sectionPlan) truncate(st *sectionState, limit int) {
 			d.counts[r.entity]++
 		}
 	}
-	d.rank = slices.Grow(d.rank[:0], st.entities)[:st.entities]
-	total := 0
-	kept := len(d.order)
-	for i, e := range d.order {
-		d.rank[e] = int32(i)
-		if kept == len(d.order) {
-			if total+int(d.counts[e]) > limit {
-				kept = i
-			} else {
-				total += int(d.counts[e])
-			}
+	kept, total := 0, 0
+	for _, e := range d.order {
+		if total+int(d.counts[e]) > limit {
+			break
 		}
+		total += int(d.counts[e])
+		kept++
 	}
 
+	// Number the entities kept in their order in the message, the others
+	// -1, and keep only theirs.
+	d.rank = slices.Grow(d.rank[:0], st.entities)[:st.entities]
+	for i := range d.rank {
+		d.rank[i] = -1
+	}
+	for _, e := range d.order[:kept] {
+		d.rank[e] = 0
+	}
+	labels := make([]string, 0, kept*p.slots)
+	values := make([]float64, 0, kept*len(p.metrics))
+	for e := range st.entities {
+		if d.rank[e] < 0 {
+			continue
+		}
+		d.rank[e] = int32(len(labels) / p.slots)
+		labels = append(labels, st.labels[e*p.slots:(e+1)*p.slots]...)
+		values = append(values, st.values[e*len(p.metrics):(e+1)*len(p.metrics)]...)
+	}
+	st.entities, st.labels, st.values = kept, labels, values
+
+	refs := make([]seriesRef, 0, total)
 	st.series, st.labelRefs = 0, 0
-	for fi, refs := range st.families {
-		n := 0
-		for _, r := range refs {
-			if int(d.rank[r.entity]) < kept {
-				refs[n] = r
-				n++
+	for fi, family := range st.families {
+		start := len(refs)
+		for _, r := range family {
+			if d.rank[r.entity] >= 0 {
+				r.entity = d.rank[r.entity]
+				refs = append(refs, r)
 			}
 		}
-		st.families[fi] = refs[:n:n]
+		n := len(refs) - start
+		st.families[fi] = refs[start:len(refs):len(refs)]
 		st.series += n
 		st.labelRefs += n * len(p.metrics[p.families[fi].metrics[0]].sources)
 	}
+}
+
+// leaveOut keeps, of the entities in b, the first in label order that
+// make at most b.limit series, and
+// counts the series of the others as dropped. Whatever limit capSeries
+// later applies to the whole section is at most b.limit and keeps a
+// label-order prefix, so it can only keep entities that leaveOut keeps
+// or that sort before the first one it left out: boundary holds that
+// one's labels, and later entities that sort after it are only counted.
+func (p *sectionPlan) leaveOut(b *entityBatch) {
+	d := p.dec
+	d.counts = slices.Grow(d.counts[:0], b.n)[:b.n]
+	d.order = slices.Grow(d.order[:0], b.n)[:b.n]
+	for e := range b.n {
+		d.counts[e] = int32(p.entitySeries(b.labels[e*p.slots:(e+1)*p.slots],
+			b.values[e*len(p.metrics):(e+1)*len(p.metrics)]))
+		d.order[e] = int32(e)
+	}
+	slices.SortFunc(d.order, func(x, y int32) int { return p.compareEntities(b.labels, x, y) })
+	kept, total := 0, 0
+	for kept < b.n && total+int(d.counts[d.order[kept]]) <= b.limit {
+		total += int(d.counts[d.order[kept]])
+		kept++
+	}
+	if kept == b.n {
+		return
+	}
+	first := int(d.order[kept])
+	d.boundary = append(d.boundary[:0], b.labels[first*p.slots:(first+1)*p.slots]...)
+	d.bounded = true
+
+	// Move the entities kept to the front, in their order in the message.
+	d.rank = slices.Grow(d.rank[:0], b.n)[:b.n]
+	for i := range d.rank {
+		d.rank[i] = -1
+	}
+	for _, e := range d.order[:kept] {
+		d.rank[e] = 0
+	}
+	n := 0
+	for e := range b.n {
+		if d.rank[e] < 0 {
+			b.dropped += int(d.counts[e])
+			continue
+		}
+		copy(b.labels[n*p.slots:], b.labels[e*p.slots:(e+1)*p.slots])
+		copy(b.values[n*len(p.metrics):], b.values[e*len(p.metrics):(e+1)*len(p.metrics)])
+		d.rank[e] = int32(n)
+		n++
+	}
+	for key, e := range d.byKey {
+		if d.rank[e] < 0 {
+			delete(d.byKey, key)
+		} else {
+			d.byKey[key] = d.rank[e]
+		}
+	}
+	// The strings left behind are not needed any more.
+	clear(b.labels[n*p.slots:])
+	b.labels, b.values = b.labels[:n*p.slots], b.values[:n*len(p.metrics)]
+	b.n, b.series = n, total
 }

@@ -31,12 +31,16 @@ type familySet struct {
 	series int
 }
 
-// resize makes s hold n elements, reusing its array when it is big enough.
-// The elements are overwritten before use, so they are not cleared.
+// resize makes s hold n elements, reusing its array when it is big enough
+// but not far bigger, so that a scrape does not keep arrays that only a
+// larger snapshot needed. The n elements are overwritten before use, so
+// they are not cleared; those past them are, so that they keep no old
+// snapshot alive.
 func resize[T any](s []T, n int) []T {
-	if cap(s) < n {
+	if cap(s) < n || cap(s) > 2*n+minSpare {
 		return make([]T, n)
 	}
+	clear(s[n:cap(s)])
 	return s[:n]
 }
 
@@ -96,6 +100,8 @@ func (c *Collector) expose(x *familySet, snap *snapshot, now time.Time) {
 			}
 		}
 		if b.metric == first {
+			// No series: drop what an earlier scrape left here.
+			x.families[fi] = dto.MetricFamily{}
 			continue
 		}
 		metrics := x.metricPtrs[first:b.metric:b.metric]

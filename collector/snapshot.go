@@ -1,6 +1,9 @@
 package collector
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // snapshot is the state of every section at one moment, with the plan it
 // was read with. It is never changed once published: each message that
@@ -51,4 +54,28 @@ func (s *sectionState) live(now time.Time, ttl time.Duration) bool {
 // entityLabels returns the label slots of entity i.
 func (s *sectionState) entityLabels(p *sectionPlan, i int) []string {
 	return s.labels[i*p.slots : (i+1)*p.slots]
+}
+
+// minSpare is how many unused elements an array may have whatever its
+// size, before fitted or reusable make it anew.
+const minSpare = 1024
+
+// fitted returns s, or a copy of it that fits, when s's array is far
+// larger than s: a snapshot keeps no memory that only a larger message
+// needed.
+func fitted[T any](s []T) []T {
+	if cap(s) > 2*len(s)+minSpare {
+		return slices.Clone(s)
+	}
+	return s
+}
+
+// reusable returns s emptied for reuse by about n elements, or nil when
+// its array is far larger than that, so that scratch space does not stay
+// at the size of the largest message.
+func reusable[T any](s []T, n int) []T {
+	if cap(s) > 4*n+minSpare {
+		return nil
+	}
+	return s[:0]
 }
