@@ -11,10 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,41 +25,9 @@ import (
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 )
 
-// syncBuffer is a log sink for several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+type syncBuffer = testkit.LogBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// reloadClock is a settable clock.
-type reloadClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *reloadClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *reloadClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+type reloadClock = testkit.Clock
 
 // reloadMetrics returns the reload gauges.
 func reloadMetrics(t *testing.T, reg *prometheus.Registry) (successful, at float64) {
@@ -119,7 +88,7 @@ func TestReloadSwapsTheMappingWhileTheSessionStaysUp(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(coll.Unchecked())
 	started := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	clock := &reloadClock{now: started}
+	clock := testkit.NewClock(started)
 	logs := &syncBuffer{}
 	reload, err := newReloader(reloaderConfig{
 		MappingFile: mappingFile,

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -33,41 +34,9 @@ const (
 	testClientID = "acqueon-exporter"
 )
 
-// syncBuffer is a log sink that handlers of several goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuffer = testkit.LogBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// fakeClock is a clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testkit.Clock
 
 // fixture is a test IDP and what a source needs to use it. At cleanup it
 // checks that no secret reached a log line, a recorded error, the output of
@@ -96,7 +65,7 @@ func newFixture(t *testing.T, cfg idptest.Config, realClock bool) *fixture {
 		secrets:   []string{testPassword},
 	}
 	if !realClock {
-		f.clock = &fakeClock{t: time.Date(2025, 6, 3, 14, 59, 20, 0, time.UTC)}
+		f.clock = testkit.NewClock(time.Date(2025, 6, 3, 14, 59, 20, 0, time.UTC))
 		cfg.Now = f.clock.Now
 	}
 	if cfg.Users == nil {

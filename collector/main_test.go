@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -26,25 +27,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // t0 is the arrival time of the first message in most tests.
 var t0 = time.Date(2025, 12, 3, 14, 4, 5, 0, time.UTC)
 
-// clock is a settable time source for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testkit.Clock
 
-func newClock(t time.Time) *clock { return &clock{now: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+func newClock(t time.Time) *clock { return testkit.NewClock(t) }
 
 // newCollector returns a collector on the default mapping (unless opts
 // has one) with its clock at t0.

@@ -15,10 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 
 	"go.uber.org/goleak"
 )
@@ -61,23 +62,7 @@ type exporter struct {
 	done chan error
 }
 
-// syncBuffer collects a process's stderr while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.LogBuffer
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth"
@@ -25,8 +27,8 @@ func TestDuplicateLoginIsRefusedAndTheNextNameIsAccepted(t *testing.T) {
 	// name: the server takes the first and refuses the second as a
 	// duplicate login.
 	start := time.Unix(1_764_770_645, 0)
-	f, first, _ := connected(t, feedOptions{}, exporterOptions{clock: &fakeClock{now: start}})
-	second := startExporter(t, exporterOptions{url: f.url(), clock: &fakeClock{now: start}})
+	f, first, _ := connected(t, feedOptions{}, exporterOptions{clock: testkit.NewClock(start)})
+	second := startExporter(t, exporterOptions{url: f.url(), clock: testkit.NewClock(start)})
 
 	m := second.waitUp(t)
 	if got := m.get("acqueon_exporter_connect_failures_total", "reason", "auth_rejected"); got != 1 {

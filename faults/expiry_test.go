@@ -3,6 +3,8 @@ package faults
 import (
 	"testing"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 )
 
 // TestVendorSeriesOutliveAShortOutageAndExpireAfterTheTTL checks what the
@@ -10,7 +12,7 @@ import (
 // series stay, with acqueon_up 0, for the entity TTL and no longer.
 func TestVendorSeriesOutliveAShortOutageAndExpireAfterTheTTL(t *testing.T) {
 	const ttl = time.Minute
-	clock := &fakeClock{now: time.Unix(1_764_770_645, 0)}
+	clock := testkit.NewClock(time.Unix(1_764_770_645, 0))
 	f, e, live := connected(t, feedOptions{}, exporterOptions{clock: clock})
 	series := live.vendorSeries()
 	lastMessage := live.get("acqueon_exporter_last_message_timestamp_seconds")

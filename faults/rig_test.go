@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -74,41 +76,9 @@ const defaultPayload = `{"Timestamp": 1764770645123,
  "Agents": [{"AgentId": "a-1001", "AgentName": "J. Doe", "State": "Talking", "ReasonCode": "",
    "StateDuration": 125, "CampaignGroupId": "12"}]}`
 
-// fakeClock is a settable clock for the collector and the session.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testkit.Clock
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// logBuffer collects log output across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = testkit.LogBuffer
 
 // feed is the simulator behind a listener that the test can take down
 // and bring back on the same port.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
@@ -283,22 +285,6 @@ func initialized(ss []simulator.Session) []simulator.Session {
 	return out
 }
 
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = testkit.LogBuffer
 
 var errTest = errors.New("test error")
