@@ -75,6 +75,9 @@ type Options struct {
 	// a negative value no cap. A message that would exceed it keeps the
 	// first entities of the sections it carries, in label order, and the
 	// series left out count in acqueon_exporter_dropped_series_total.
+	// While a message is read, a section holds entities for at most about
+	// twice MaxSeries series, so the memory ingest takes grows with the
+	// cap rather than with the message.
 	MaxSeries int
 	// MaxLabelValueLength is the longest label value, in bytes, taken
 	// from the feed; zero means DefaultMaxLabelValueLength. Longer values
