@@ -67,6 +67,7 @@ type options struct {
 	telemetryPath  string
 	maxRequests    int
 	scrapeTimeout  time.Duration
+	headerTimeout  time.Duration
 	webFlags       *web.FlagConfig
 	logConfig      promslog.Config
 	shutdownPeriod time.Duration
@@ -150,6 +151,9 @@ func newApp(opts *options, stdout, stderr io.Writer) *kingpin.Application {
 	durationVar(app, "web.scrape-timeout",
 		"Longest time one scrape may take.",
 		"30s", &opts.scrapeTimeout)
+	durationVar(app, "web.read-header-timeout",
+		"Time a client has to send its request headers; it bounds connections that trickle them.",
+		"10s", &opts.headerTimeout)
 	durationVar(app, "web.shutdown-timeout",
 		"Time allowed for open scrapes and the session's close handshake at shutdown.",
 		"5s", &opts.shutdownPeriod)
@@ -282,8 +286,8 @@ func serve(ctx context.Context, opts *options, mapping *collector.Mapping, logge
 	routes.Handle("/", newHandler(opts, registry, coll.Gatherer(registry), session, logger))
 	server := &http.Server{
 		Handler:           routes,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: opts.headerTimeout,
+		ReadTimeout:       opts.headerTimeout + 20*time.Second,
 		WriteTimeout:      opts.scrapeTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
