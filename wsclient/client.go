@@ -536,7 +536,7 @@ func (c *Client) attempt(ctx context.Context, worked bool, failures int) attempt
 	c.ready.Store(false)
 	c.metrics.setState(StateDisconnected)
 	res.lasted = time.Since(initializedAt)
-	res.err = failure(classifySession(err), err)
+	res.err = failure(classifyAfterUpgrade(err), err)
 	res.renewed = ctx.Err() == nil && errors.Is(context.Cause(sessionCtx), errRenewal)
 	return res
 }

@@ -115,23 +115,12 @@ func classifyDial(err error, resp *http.Response) string {
 	return ReasonHandshake
 }
 
-// classifyBeforeEvent gives the reason of a socket that ended after the
-// upgrade and before the connection event.
-func classifyBeforeEvent(err error) string {
-	var closeErr *websocket.CloseError
-	if errors.As(err, &closeErr) && authCloseCodes[closeErr.Code] {
-		return ReasonAuthRejected
-	}
-	if isTimeout(err) {
-		return ReasonTimeout
-	}
-	return ReasonProtocol
-}
-
-// classifySession gives the reason of a session that ended after the
-// connection event: before it was initialized, a failed attempt; after,
-// why a working session ended.
-func classifySession(err error) string {
+// classifyAfterUpgrade gives the reason of a socket that ended after the
+// upgrade: before the connection event or the initialization, a failed
+// attempt; after it, why a working session ended. A close with a
+// credential code is a refusal, a missed deadline a timeout, anything
+// else a protocol failure.
+func classifyAfterUpgrade(err error) string {
 	var closeErr *websocket.CloseError
 	if errors.As(err, &closeErr) && authCloseCodes[closeErr.Code] {
 		return ReasonAuthRejected

@@ -147,7 +147,7 @@ func (s *session) awaitConnectionEvent() (string, *ConnectError) {
 		if errors.Is(err, websocket.ErrReadLimit) {
 			s.c.handler.DiscardFrame(DiscardTooLarge)
 		}
-		return "", failure(classifyBeforeEvent(err), fmt.Errorf("wait for the connection event: %w", err))
+		return "", failure(classifyAfterUpgrade(err), fmt.Errorf("wait for the connection event: %w", err))
 	}
 	receivedAt := s.c.cfg.Now()
 
@@ -176,7 +176,7 @@ func (s *session) initialize(offsetMinutes int) *ConnectError {
 	frame := protocol.InitializationRequest(s.name, offsetMinutes)
 	s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
 	if err := s.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-		return failure(classifySession(err), fmt.Errorf("send the initialization request: %w", err))
+		return failure(classifyAfterUpgrade(err), fmt.Errorf("send the initialization request: %w", err))
 	}
 	s.conn.SetWriteDeadline(time.Time{})
 
