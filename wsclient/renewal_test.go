@@ -34,6 +34,11 @@ func TestWorkingSessionClosedForItsCredentialTellsTheSource(t *testing.T) {
 				t.Fatalf("closed %d sessions, want 1", n)
 			}
 			waitInitialized(t, sim, 2)
+			// The server sees the initialization request before the client
+			// has counted the session it completes.
+			eventually(t, "the new session counted as a reconnect", func() bool {
+				return tc.metric(t, "acqueon_exporter_reconnects_total", "", "") == 1
+			})
 
 			if got := tc.creds.rejected.Load(); got != tt.wantRejected {
 				t.Errorf("source told of %d rejections after close %d, want %d", got, tt.code, tt.wantRejected)
