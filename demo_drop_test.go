@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/acqueon-exporter/acqueon_exporter/collector"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
-	"github.com/acqueon-exporter/acqueon_exporter/wsclient"
 )
 
 func TestDemoDropEveryFlapsTheSession(t *testing.T) {
@@ -38,25 +36,7 @@ func TestDemoDropEveryFlapsTheSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	client, err := wsclient.New(wsclient.Config{
-		URL:         demo.url,
-		User:        demo.user,
-		Credentials: demo.credentials,
-		Location:    time.UTC,
-		MinBackoff:  time.Millisecond,
-		MaxBackoff:  10 * time.Millisecond,
-		Registerer:  reg,
-	}, coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- client.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runDemoSession(t, demo, coll, reg)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -5,16 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
-	"github.com/acqueon-exporter/acqueon_exporter/wsclient"
 )
 
 func TestDemoIDPFlagImpliesDemo(t *testing.T) {
@@ -46,23 +46,7 @@ func TestDemoIDPSessionRunsOnTokensAndExportsTheirExpiry(t *testing.T) {
 		t.Fatal("no token metrics with --demo.idp")
 	}
 
-	client, err := wsclient.New(wsclient.Config{
-		URL:         demo.url,
-		User:        demo.user,
-		Credentials: demo.credentials,
-		Location:    time.UTC,
-		Registerer:  prometheus.NewRegistry(),
-	}, discardHandler{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- client.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	client := runDemoSession(t, demo, discardHandler{}, prometheus.NewRegistry())
 	deadline := time.Now().Add(10 * time.Second)
 	for !client.Ready() {
 		if time.Now().After(deadline) {
@@ -91,7 +75,7 @@ func TestDemoIDPSessionRunsOnTokensAndExportsTheirExpiry(t *testing.T) {
 		t.Errorf("%d token refresh series, want 1", n)
 	}
 
-	password, err := demo.credentials.Password(ctx, protocol.FormDataTransmitter)
+	password, err := demo.credentials.Password(context.Background(), protocol.FormDataTransmitter)
 	if err != nil || password == "" {
 		t.Fatalf("Password: %v", err)
 	}
@@ -100,23 +84,7 @@ func TestDemoIDPSessionRunsOnTokensAndExportsTheirExpiry(t *testing.T) {
 	}
 }
 
-// demoLogs is a log sink for several goroutines.
-type demoLogs struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *demoLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *demoLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type demoLogs = testkit.LogBuffer
 
 // discardHandler drops every frame.
 type discardHandler struct{}
