@@ -72,9 +72,11 @@ func (s *jsonScanner) peek() byte {
 	return s.data[s.pos]
 }
 
-// end checks that nothing but white space follows.
+// end checks that nothing but white space follows. It asks for the end of
+// the data, not for peek's 0, which a NUL byte in the text also gives.
 func (s *jsonScanner) end() bool {
-	if s.peek() != 0 || s.failed {
+	s.skipSpace()
+	if s.pos < len(s.data) || s.failed {
 		return s.fail("text after the value")
 	}
 	return true
