@@ -135,7 +135,13 @@ func TestSessionSendsConnectionEventThenMetricMessages(t *testing.T) {
 		t.Errorf("payload %s (%v) was not made for the announced offset", payload, err)
 	}
 
-	got := s.Sessions()[0]
+	// The server counts a push after its write returns, which may be after
+	// the client has read the frame.
+	recs, err := s.Wait(testCtx(t), func(ss []Session) bool { return len(ss) == 1 && ss[0].Pushed >= 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := recs[0]
 	if got.SessionID != event.Text() || !got.Initialized || got.TimeZoneOffset != -330 || got.Pushed != 1 {
 		t.Errorf("session record = %+v", got)
 	}
