@@ -87,7 +87,8 @@ func TestReplaySendsTheCapturedFramesAsRecordedAfterALiveConnectionEvent(t *test
 	case <-time.After(10 * time.Second):
 		t.Fatal("no pong after the replay ended")
 	}
-	sessions := s.Sessions()
+	// The server counts a frame after its write returns.
+	sessions, _ := s.Wait(testCtx(t), func(ss []Session) bool { return len(ss) == 1 && ss[0].Pushed >= 4 })
 	if sessions[0].Pushed != 4 || sessions[0].End != "" {
 		t.Errorf("session record %+v, want 4 frames pushed and no end", sessions[0])
 	}
