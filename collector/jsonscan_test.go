@@ -22,3 +22,23 @@ func TestScannerAgreesWithValid(t *testing.T) {
 		}
 	}
 }
+
+// FuzzScannerMatchesValid checks the scanner's verdict on arbitrary texts
+// against encoding/json's, and that a text it takes is read to its end.
+// It is the fast, narrow half of FuzzStreamingDecoderMatchesMaps.
+func FuzzScannerMatchesValid(f *testing.F) {
+	for _, text := range []string{`{"a": [1, -2.5e3, "x\u00e9", true, null, {}]}`, "1\x00", `"\ud83d\ude00"`, "[[[]]]"} {
+		f.Add([]byte(text))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		s := newJSONScanner(text)
+		s.skip()
+		s.end()
+		if got, want := !s.failed, json.Valid(text); got != want {
+			t.Fatalf("%q: scanner says valid=%v, encoding/json says %v", text, got, want)
+		}
+		if !s.failed && s.pos != len(text) {
+			t.Fatalf("%q: scanner stopped at %d of %d", text, s.pos, len(text))
+		}
+	})
+}
