@@ -40,6 +40,7 @@ const (
 )
 
 func main() {
+	fillVersion()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
