@@ -53,9 +53,8 @@ type reloaderConfig struct {
 type reloader struct {
 	cfg reloaderConfig
 
-	mu          sync.Mutex // one reload at a time
-	successful  prometheus.Gauge
-	successTime prometheus.Gauge
+	mu     sync.Mutex // one reload at a time
+	status *collector.ReloadStatus
 }
 
 // newReloader returns a reloader whose metrics say that the configuration
@@ -67,23 +66,9 @@ func newReloader(cfg reloaderConfig, reg prometheus.Registerer) (*reloader, erro
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &reloader{
-		cfg: cfg,
-		successful: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "acqueon_exporter_config_last_reload_successful",
-			Help: "1 when the last reload of the mapping and credential files succeeded, 0 when it was refused.",
-		}),
-		successTime: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "acqueon_exporter_config_last_reload_success_timestamp_seconds",
-			Help: "Unix time of the last successful load of the mapping and credential files.",
-		}),
-	}
-	r.successful.Set(1)
-	r.successTime.Set(float64(cfg.Now().UnixNano()) / 1e9)
-	for _, c := range []prometheus.Collector{r.successful, r.successTime} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register reload metrics: %w", err)
-		}
+	r := &reloader{cfg: cfg, status: collector.NewReloadStatus(cfg.Now())}
+	if err := reg.Register(r.status); err != nil {
+		return nil, fmt.Errorf("register reload metrics: %w", err)
 	}
 	return r, nil
 }
@@ -99,12 +84,11 @@ func (r *reloader) Reload() error {
 
 	err := r.load()
 	if err != nil {
-		r.successful.Set(0)
+		r.status.Failed()
 		log.Error("Reload refused; the configuration in use stays", "err", err)
 		return err
 	}
-	r.successful.Set(1)
-	r.successTime.Set(float64(r.cfg.Now().UnixNano()) / 1e9)
+	r.status.Succeeded(r.cfg.Now())
 	log.Info("Configuration reloaded; the mapping applies from the next frame", "mapping", mappingName(r.cfg.MappingFile))
 	return nil
 }

@@ -18,8 +18,8 @@ import (
 )
 
 // exposedMetricNames returns the metric names the exporter really exposes:
-// it assembles the exporter's own collectors on one registry, as the
-// program does, feeds the collector a few simulator messages (and one bad
+// it assembles the exporter's own collectors (the reload status among them)
+// on one registry, as the program does, feeds the collector a few simulator messages (and one bad
 // frame, so the error counters have series), obtains an IDP token so the
 // token metrics exist, and gathers.
 func exposedMetricNames(t *testing.T) map[string]bool {
@@ -30,7 +30,7 @@ func exposedMetricNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.MustRegister(coll, versioncollector.NewCollector("acqueon_exporter"))
+	reg.MustRegister(coll, versioncollector.NewCollector("acqueon_exporter"), collector.NewReloadStatus(time.Now()))
 	feedSimulatorMessages(coll)
 
 	feedURL, _ := url.Parse("ws://127.0.0.1:1" + protocol.PathDataTransmitter)
