@@ -375,6 +375,8 @@ func newSession(
 		cleanup = demo.close
 		if demo.collector != nil {
 			registry.MustRegister(demo.collector)
+		} else {
+			registry.MustRegister(auth.NoTokenMetrics())
 		}
 	} else {
 		stop, err := configureFeed(ctx, &cfg, opts, registry, logger)
@@ -450,6 +452,11 @@ func configureFeed(
 			return nil, err
 		}
 		cfg.Credentials = src
+	}
+	if !opts.idp.enabled() {
+		if err := registry.Register(auth.NoTokenMetrics()); err != nil {
+			return nil, fmt.Errorf("register token metrics: %w", err)
+		}
 	}
 	return stop, nil
 }

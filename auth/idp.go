@@ -234,10 +234,8 @@ func newIDP(cfg IDPConfig) *IDP {
 		wake:   make(chan struct{}, 1),
 		expiryDesc: prometheus.NewDesc("acqueon_exporter_token_expiry_timestamp_seconds",
 			"Expiry of the Acqueon IDP access token in use, in seconds since the epoch.", nil, nil),
-		refreshesDesc: prometheus.NewDesc("acqueon_exporter_token_refreshes_total",
-			"Access tokens obtained from the Acqueon IDP, by refresh or by signing in.", nil, nil),
-		failuresDesc: prometheus.NewDesc("acqueon_exporter_token_refresh_failures_total",
-			"Failed attempts to obtain an access token from the Acqueon IDP.", nil, nil),
+		refreshesDesc: tokenRefreshesDesc,
+		failuresDesc:  tokenFailuresDesc,
 	}
 	if p.client == nil {
 		p.client = &http.Client{Timeout: time.Minute}
