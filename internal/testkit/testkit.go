@@ -1,6 +1,7 @@
 // Package testkit holds the small helpers that the project's tests share:
-// a log sink that several goroutines may write to, and a clock that a test
-// sets by hand. Only tests import it.
+// a log sink that several goroutines may write to, a clock that a test
+// sets by hand, and a certificate authority for TLS tests. Only tests
+// import it.
 package testkit
 
 import (
