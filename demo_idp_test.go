@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 )

@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth"
 	"github.com/acqueon-exporter/acqueon_exporter/collector"
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 )

@@ -15,14 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth/idptest"
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 )
 

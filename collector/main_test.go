@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/goleak"
 
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 )
 

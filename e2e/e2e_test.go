@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"go.uber.org/goleak"
+
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 )
 
 // binary is built once for all tests in TestMain.

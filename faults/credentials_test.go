@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth"
 	"github.com/acqueon-exporter/acqueon_exporter/auth/idptest"
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 	"github.com/acqueon-exporter/acqueon_exporter/wsclient"

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -31,6 +29,7 @@ import (
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth"
 	"github.com/acqueon-exporter/acqueon_exporter/collector"
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 	"github.com/acqueon-exporter/acqueon_exporter/wsclient"

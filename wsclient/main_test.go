@@ -16,13 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/acqueon-exporter/acqueon_exporter/auth"
+	"github.com/acqueon-exporter/acqueon_exporter/internal/testkit"
 	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 	"github.com/acqueon-exporter/acqueon_exporter/wsclient"
