@@ -11,15 +11,15 @@ import (
 	"time"
 )
 
-// dockerfileInstructions returns the Dockerfile's instructions, each with
-// its continuation lines joined and comments left out.
-func dockerfileInstructions(t *testing.T) []string {
-	t.Helper()
+// logicalLines returns the lines of a Dockerfile or a systemd unit as
+// their parsers see them: blank lines and comments (# or ;) left out, and
+// a line ending in a backslash joined with the next.
+func logicalLines(text string) []string {
 	var out []string
 	var pending strings.Builder
-	for _, line := range strings.Split(readDockerfile(t), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		trimmed := strings.TrimSpace(line)
-		if pending.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+		if pending.Len() == 0 && (trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';') {
 			continue
 		}
 		if rest, ok := strings.CutSuffix(trimmed, `\`); ok {
@@ -44,7 +44,7 @@ func TestDockerfileBuildCommandWorks(t *testing.T) {
 	}
 	args := map[string]string{}
 	var build string
-	for _, ins := range dockerfileInstructions(t) {
+	for _, ins := range logicalLines(readDockerfile(t)) {
 		if m := regexp.MustCompile(`^ARG (\w+)=(\S*)$`).FindStringSubmatch(ins); m != nil {
 			args[m[1]] = m[2]
 		}

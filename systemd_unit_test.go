@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -19,7 +18,6 @@ const systemdUnit = "examples/systemd/acqueon_exporter.service"
 // joined.
 type unitDirective struct {
 	section, key, value string
-	line                int
 }
 
 // readUnit reads a systemd unit file the way systemd does for the parts
@@ -27,41 +25,22 @@ type unitDirective struct {
 // trailing backslash.
 func readUnit(t *testing.T, path string) []unitDirective {
 	t.Helper()
-	f, err := os.Open(path)
+	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var out []unitDirective
-	var section, pending string
-	start := 0
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if pending == "" && (line == "" || line[0] == '#' || line[0] == ';') {
-			continue
-		}
-		if pending == "" && strings.HasPrefix(line, "[") {
+	var section string
+	for _, line := range logicalLines(string(text)) {
+		if strings.HasPrefix(line, "[") {
 			section = strings.Trim(line, "[]")
 			continue
 		}
-		if pending == "" {
-			start = n
-		}
-		if rest, ok := strings.CutSuffix(line, `\`); ok {
-			pending += rest + " "
-			continue
-		}
-		pending += line
-		key, value, ok := strings.Cut(pending, "=")
+		key, value, ok := strings.Cut(line, "=")
 		if !ok {
-			t.Fatalf("%s:%d: not a Key=Value line: %q", path, start, pending)
+			t.Fatalf("%s: not a Key=Value line: %q", path, line)
 		}
-		out = append(out, unitDirective{section, key, value, start})
-		pending = ""
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		out = append(out, unitDirective{section, key, value})
 	}
 	return out
 }
