@@ -118,6 +118,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() e
 	}
 }
 
+// getJSON gets u and decodes its JSON answer into into; with into nil it
+// only checks that the answer is 200 OK.
 func getJSON(ctx context.Context, client *http.Client, u string, into any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -130,6 +132,9 @@ func getJSON(ctx context.Context, client *http.Client, u string, into any) error
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	if into == nil {
+		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(into)
 }
@@ -172,9 +177,7 @@ func TestRulesRunInARealPrometheus(t *testing.T) {
 	defer webhook.Close()
 
 	dir := t.TempDir()
-	amAddr := freeLoopbackAddress(t)
-	amConfig := filepath.Join(dir, "alertmanager.yml")
-	writeFile(t, amConfig, fmt.Sprintf(`route:
+	amAddr := startAlertmanager(t, alertmanagerPath, dir, fmt.Sprintf(`route:
   receiver: webhook
   group_by: [alertname]
   group_wait: 1s
@@ -184,11 +187,6 @@ receivers:
     webhook_configs:
       - url: %s/hook
 `, webhook.URL))
-	startProcess(t, "alertmanager", alertmanagerPath,
-		"--config.file="+amConfig,
-		"--storage.path="+filepath.Join(dir, "alertmanager-data"),
-		"--web.listen-address="+amAddr,
-		"--cluster.listen-address=")
 
 	rules := make([]string, 0, 2)
 	for _, path := range ruleFilePaths(t) {
@@ -196,29 +194,10 @@ receivers:
 		if err != nil {
 			t.Fatal(err)
 		}
-		rules = append(rules, fmt.Sprintf("%q", abs))
+		rules = append(rules, abs)
 	}
 	exporterURL, _ := url.Parse(exporter.URL)
-	promAddr := freeLoopbackAddress(t)
-	promConfig := filepath.Join(dir, "prometheus.yml")
-	writeFile(t, promConfig, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [%s]
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: [%q]
-scrape_configs:
-  - job_name: acqueon
-    static_configs:
-      - targets: [%q]
-`, strings.Join(rules, ", "), amAddr, exporterURL.Host))
-	startProcess(t, "prometheus", prometheusPath,
-		"--config.file="+promConfig,
-		"--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
-		"--web.listen-address="+promAddr,
-		"--log.level=warn")
+	promAddr := startPrometheus(t, prometheusPath, dir, rules, amAddr, exporterURL.Host)
 
 	alertsURL := "http://" + promAddr + "/api/v1/alerts"
 	eventually(t, 60*time.Second, "Prometheus raises the expected alerts", func() error {
@@ -284,6 +263,56 @@ func expectAlerts(alerts []prometheusAlert, instance string) error {
 		return fmt.Errorf("want AcqueonAbandonRateOverLimit pending and AcqueonFeedReconnectingOften firing, got %v", alerts)
 	}
 	return nil
+}
+
+// startAlertmanager runs Alertmanager with config in dir and returns the
+// loopback address it serves on.
+func startAlertmanager(t *testing.T, path, dir, config string) string {
+	t.Helper()
+	addr := freeLoopbackAddress(t)
+	configPath := filepath.Join(dir, "alertmanager.yml")
+	writeFile(t, configPath, config)
+	startProcess(t, "alertmanager", path,
+		"--config.file="+configPath,
+		"--storage.path="+filepath.Join(dir, "alertmanager-data"),
+		"--web.listen-address="+addr,
+		"--cluster.listen-address=")
+	return addr
+}
+
+// startPrometheus runs Prometheus in dir, scraping targets every second
+// as job "acqueon", evaluating ruleFiles every second and alerting to the
+// Alertmanager at amAddr. It returns the loopback address it serves on.
+func startPrometheus(t *testing.T, path, dir string, ruleFiles []string, amAddr string, targets ...string) string {
+	t.Helper()
+	quote := func(items []string) string {
+		quoted := make([]string, len(items))
+		for i, item := range items {
+			quoted[i] = fmt.Sprintf("%q", item)
+		}
+		return strings.Join(quoted, ", ")
+	}
+	addr := freeLoopbackAddress(t)
+	configPath := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, configPath, fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [%s]
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: [%q]
+scrape_configs:
+  - job_name: acqueon
+    static_configs:
+      - targets: [%s]
+`, quote(ruleFiles), amAddr, quote(targets)))
+	startProcess(t, "prometheus", path,
+		"--config.file="+configPath,
+		"--storage.tsdb.path="+filepath.Join(dir, "prometheus-data"),
+		"--web.listen-address="+addr,
+		"--log.level=warn")
+	return addr
 }
 
 // requireAnyTool is requireTool for a tool known under several names.
