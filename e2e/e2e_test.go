@@ -378,11 +378,17 @@ func TestDemoWithIDPTokensShowsTheTokenExpiryMoving(t *testing.T) {
 		first = v
 		return err == nil && ok && strings.Contains(body, "acqueon_up 1"), body
 	})
-	waitFor(t, 30*time.Second, "the token to be renewed", func() (bool, string) {
+	// The session outlives its first token only by being established
+	// again with the next one: /metrics shows a later expiry, a reconnect
+	// and the feed live.
+	waitFor(t, 30*time.Second, "the session to be re-established with a renewed token", func() (bool, string) {
 		_, body, _ := e.get("/metrics")
 		v, ok := metricValue(body, "acqueon_exporter_token_expiry_timestamp_seconds")
 		refreshes, _ := metricValue(body, "acqueon_exporter_token_refreshes_total")
-		return ok && v > first && refreshes >= 2, fmt.Sprintf("expiry %v (first %v), refreshes %v", v, first, refreshes)
+		reconnects, _ := metricValue(body, "acqueon_exporter_reconnects_total")
+		up, _ := metricValue(body, "acqueon_up")
+		return ok && v > first && refreshes >= 2 && reconnects >= 1 && up == 1,
+			fmt.Sprintf("expiry %v (first %v), refreshes %v, reconnects %v, up %v", v, first, refreshes, reconnects, up)
 	})
 
 	_, body, _ := e.get("/metrics")
