@@ -230,6 +230,50 @@ func TestAuthRefusalIsCountedAndRetriedWithGrowingDelays(t *testing.T) {
 	}
 }
 
+func TestBackoffStartsOverAfterAWorkingSession(t *testing.T) {
+	sim, ts := startSimulator(t, simulator.Config{Payload: smallPayload, PushInterval: 5 * time.Millisecond}, false)
+	sim.SetFaults(simulator.Faults{RejectCredentials: true})
+	sleeps := &sleepRecorder{really: true}
+	const minBackoff, maxBackoff = 4 * time.Millisecond, 32 * time.Millisecond
+	tc := newTestClient(t, feedURL(t, ts, protocol.PathDataTransmitter), func(c *wsclient.Config) {
+		c.MinBackoff = minBackoff
+		c.MaxBackoff = maxBackoff
+		c.Random = func() float64 { return 1 } // the top of each jitter range
+		c.Sleep = sleeps.sleep
+	})
+	tc.start(t)
+
+	// Refused until the waits reach the cap.
+	if _, err := sim.Wait(testContext(t), func(ss []simulator.Session) bool {
+		return len(ss) >= 5 && !ss[4].Disconnected.IsZero()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetFaults(simulator.Faults{})
+	// A session that lasts longer than MinBackoff: it has received
+	// messages for more than 4ms.
+	if _, err := sim.Wait(testContext(t), func(ss []simulator.Session) bool {
+		return len(ss) > 0 && ss[len(ss)-1].Initialized && ss[len(ss)-1].Pushed >= 3
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := sleeps.recorded()
+	if got := before[len(before)-1]; got != maxBackoff {
+		t.Fatalf("the last wait before the working session was %v, want the cap %v (waits %v)", got, maxBackoff, before)
+	}
+
+	sim.SetFaults(simulator.Faults{RejectCredentials: true})
+	sim.DropAll()
+	eventually(t, "two waits after refusals that follow the working session", func() bool {
+		return len(sleeps.recorded()) >= len(before)+2
+	})
+	after := sleeps.recorded()[len(before):]
+	if after[0] != minBackoff || after[1] != 2*minBackoff {
+		t.Errorf("waits after the working session = %v, want %v then %v: a working session starts the back-off over",
+			after[:2], minBackoff, 2*minBackoff)
+	}
+}
+
 func TestFailureReasons(t *testing.T) {
 	closedPort := func(t *testing.T) *url.URL {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
