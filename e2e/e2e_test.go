@@ -112,6 +112,23 @@ func (e *exporter) waitHealthy(timeout time.Duration) error {
 	return errors.New("no answer on /-/healthy")
 }
 
+// terminate sends SIGTERM, waits up to 15s for the exporter to exit and
+// returns how it exited.
+func (e *exporter) terminate(t *testing.T) error {
+	t.Helper()
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-e.done:
+		e.done <- err // for the cleanup
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("exporter did not exit within 15s of SIGTERM")
+		return nil
+	}
+}
+
 func launch(t *testing.T, args ...string) *exporter {
 	t.Helper()
 	e := &exporter{addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
@@ -233,17 +250,8 @@ func TestSIGTERMClosesTheSessionAndExitsZero(t *testing.T) {
 		return code == http.StatusOK, fmt.Sprint(code)
 	})
 
-	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-e.done:
-		e.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("exporter did not exit within 15s of SIGTERM")
+	if err := e.terminate(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	if !strings.Contains(e.logs.String(), "Shutting down") {
 		t.Errorf("no shutdown log line:\n%s", e.logs.String())

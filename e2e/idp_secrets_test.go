@@ -3,12 +3,8 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,11 +45,7 @@ func TestNoIDPSecretInAnythingTheProcessWrites(t *testing.T) {
 		PushInterval: 100 * time.Millisecond,
 		Tenant:       simulator.TenantConfig{CampaignGroups: 1, Campaigns: 2, Queues: 1, Agents: 3},
 	})
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	t.Cleanup(sim.Close)
+	feedURL := serveFeed(t, sim)
 
 	dir := t.TempDir()
 	passwordFile, tokenFile := filepath.Join(dir, "idp-password"), filepath.Join(dir, "token")
@@ -61,7 +53,7 @@ func TestNoIDPSecretInAnythingTheProcessWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := start(t,
-		"--acqueon.url=ws"+strings.TrimPrefix(ts.URL, "http")+protocol.PathDataTransmitter,
+		"--acqueon.url="+feedURL,
 		"--acqueon.user="+feedUser,
 		"--acqueon.idp.issuer-url="+idp.URL,
 		"--acqueon.idp.client-id=acqueon-exporter",
@@ -85,11 +77,7 @@ func TestNoIDPSecretInAnythingTheProcessWrites(t *testing.T) {
 		secrets[fmt.Sprintf("IDP secret %d", i)] = s
 		secrets[fmt.Sprintf("IDP secret %d in base64", i)] = base64.StdEncoding.EncodeToString([]byte(s))
 	}
-	for i, s := range sim.Sessions() {
-		if s.Authorization != "" {
-			secrets[fmt.Sprintf("Basic credentials %d", i)] = strings.TrimPrefix(s.Authorization, "Basic ")
-		}
-	}
+	addFeedAuthorizations(secrets, sim)
 	stored, err := os.ReadFile(tokenFile)
 	if err != nil || len(stored) == 0 {
 		t.Fatalf("no refresh token stored in the token file: %v", err)

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/acqueon-exporter/acqueon_exporter/protocol"
 	"github.com/acqueon-exporter/acqueon_exporter/simulator"
 )
 
@@ -36,11 +36,7 @@ func TestNoSecretInAnythingTheProcessWrites(t *testing.T) {
 		PushInterval: 100 * time.Millisecond,
 		Tenant:       simulator.TenantConfig{CampaignGroups: 1, Campaigns: 2, Queues: 1, Agents: 3},
 	})
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.Start()
-	t.Cleanup(ts.Close)
-	t.Cleanup(sim.Close)
+	feedURL := serveFeed(t, sim)
 
 	dir := t.TempDir()
 	keyFile, secretFile := filepath.Join(dir, "api-key"), filepath.Join(dir, "secret-key")
@@ -50,7 +46,7 @@ func TestNoSecretInAnythingTheProcessWrites(t *testing.T) {
 		}
 	}
 	e := start(t,
-		"--acqueon.url=ws"+strings.TrimPrefix(ts.URL, "http")+"/AEDataTransmitter",
+		"--acqueon.url="+feedURL,
 		"--acqueon.user="+user,
 		"--acqueon.api-key-file="+keyFile,
 		"--acqueon.secret-key-file="+secretFile,
@@ -69,18 +65,35 @@ func TestNoSecretInAnythingTheProcessWrites(t *testing.T) {
 		"secret key": secretKey,
 		"password":   password,
 	}
-	for i, s := range sim.Sessions() {
-		if s.Authorization == "" {
-			continue
-		}
-		secrets[fmt.Sprintf("Authorization header %d", i)] = s.Authorization
-		secrets[fmt.Sprintf("Basic credentials %d", i)] = strings.TrimPrefix(s.Authorization, "Basic ")
-	}
+	addFeedAuthorizations(secrets, sim)
 	if len(secrets) < 5 {
 		t.Fatalf("the simulator saw no Authorization header: %+v", sim.Sessions())
 	}
 	checkNoSecretWritten(t, e.logs.String(), pages.pages, secrets,
 		"cannot connect to the feed", "reason=auth_rejected", "connected to the feed", "Shutting down")
+}
+
+// serveFeed serves sim on loopback until the test ends and returns the
+// websocket URL of its /AEDataTransmitter form.
+func serveFeed(t *testing.T, sim *simulator.Server) string {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(sim)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	t.Cleanup(sim.Close)
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + protocol.PathDataTransmitter
+}
+
+// addFeedAuthorizations adds to secrets every Authorization header the
+// feed saw, whole and without its "Basic " scheme.
+func addFeedAuthorizations(secrets map[string]string, sim *simulator.Server) {
+	for i, s := range sim.Sessions() {
+		if s.Authorization != "" {
+			secrets[fmt.Sprintf("Authorization header %d", i)] = s.Authorization
+			secrets[fmt.Sprintf("Basic credentials %d", i)] = strings.TrimPrefix(s.Authorization, "Basic ")
+		}
+	}
 }
 
 // pageRecorder gets pages of an exporter and keeps all it got.
@@ -132,20 +145,6 @@ func (r *pageRecorder) refuseLoginsThenRecover(sim *simulator.Server, refusals i
 func (r *pageRecorder) visitTheOtherPages() {
 	for _, path := range []string{"/", "/-/healthy", "/-/ready", "/no-such-page", "/metrics?format=openmetrics"} {
 		r.get(path)
-	}
-}
-
-// terminate sends SIGTERM and waits for the exporter to exit.
-func (e *exporter) terminate(t *testing.T) {
-	t.Helper()
-	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-e.done:
-		e.done <- err
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15s of SIGTERM")
 	}
 }
 
